@@ -1,0 +1,3 @@
+//! The connection table: tracked flows, their protocol state and expiry.
+//!
+//! Not built yet: it arrives with the Director work (issue 4).
