@@ -1,7 +1,7 @@
 //! One pass over a packet that tells the engine everything it routes on: family,
 //! addresses, protocol, ports, fragment state, and for ICMP errors the quoted packet.
 
-use super::{EthernetFrame, EtherType, Ipv4Packet, Ipv6Packet, be16, icmpv4, icmpv6, ipv6, proto};
+use super::{EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet, be16, icmpv4, icmpv6, ipv6, proto};
 use crate::error::{Layer, ParseError, ParseErrorKind};
 use core::net::IpAddr;
 
@@ -163,7 +163,11 @@ impl PacketSummary {
         let eth = EthernetFrame::new_checked(frame)?;
         match eth.ethertype() {
             EtherType::IPV4 | EtherType::IPV6 => Self::parse_at(frame, eth.header_len()),
-            t => Err(ParseError::new(Layer::Ethernet, eth.header_len() - 2, ParseErrorKind::Unsupported(u32::from(t)))),
+            t => Err(ParseError::new(
+                Layer::Ethernet,
+                eth.header_len() - 2,
+                ParseErrorKind::Unsupported(u32::from(t)),
+            )),
         }
     }
 
@@ -180,9 +184,14 @@ impl PacketSummary {
             4 => parse_v4(l3),
             6 => parse_v6(l3),
             v if l3.is_empty() => Err(ParseError::truncated(Layer::Ipv4, 0, 1, usize::from(v))),
-            v => Err(ParseError::new(Layer::Ipv4, 0, ParseErrorKind::BadVersion(v))),
+            v => Err(ParseError::new(
+                Layer::Ipv4,
+                0,
+                ParseErrorKind::BadVersion(v),
+            )),
         };
-        s.map(|s| s.shifted(l3_offset)).map_err(|e| e.shifted(l3_offset))
+        s.map(|s| s.shifted(l3_offset))
+            .map_err(|e| e.shifted(l3_offset))
     }
 
     fn shifted(mut self, by: usize) -> Self {
@@ -211,15 +220,24 @@ impl PacketSummary {
 fn parse_v4(b: &[u8]) -> Result<PacketSummary, ParseError> {
     let ip = Ipv4Packet::new_checked(b)?;
     if !ip.verify_checksum() {
-        return Err(ParseError::new(Layer::Ipv4, 10, ParseErrorKind::BadChecksum));
+        return Err(ParseError::new(
+            Layer::Ipv4,
+            10,
+            ParseErrorKind::BadChecksum,
+        ));
     }
     let hl = ip.header_len();
     let total = usize::from(ip.total_len());
     let fo = ip.frag_offset();
     let fragment = if fo != 0 {
-        Fragment::NonFirst { ident: u32::from(ip.ident()), offset: fo }
+        Fragment::NonFirst {
+            ident: u32::from(ip.ident()),
+            offset: fo,
+        }
     } else if ip.more_frags() {
-        Fragment::First { ident: u32::from(ip.ident()) }
+        Fragment::First {
+            ident: u32::from(ip.ident()),
+        }
     } else {
         Fragment::Unfragmented
     };
@@ -250,7 +268,10 @@ fn parse_v6(b: &[u8]) -> Result<PacketSummary, ParseError> {
     let chain = ip.extensions()?;
     let fragment = match chain.fragment {
         None => Fragment::Unfragmented,
-        Some(f) if f.frag_offset != 0 => Fragment::NonFirst { ident: f.ident, offset: f.frag_offset },
+        Some(f) if f.frag_offset != 0 => Fragment::NonFirst {
+            ident: f.ident,
+            offset: f.frag_offset,
+        },
         Some(f) if f.more => Fragment::First { ident: f.ident },
         // An atomic fragment (offset 0, no more): a whole datagram behind a fragment header.
         Some(_) => Fragment::Unfragmented,
@@ -287,25 +308,42 @@ fn transport(s: &mut PacketSummary, l3: &[u8]) -> Result<(), ParseError> {
     match s.protocol {
         proto::TCP => {
             let t = super::TcpPacket::new_checked(l4).map_err(|e| e.shifted(at))?;
-            s.ports = Some(Ports { src: t.src_port(), dst: t.dst_port() });
+            s.ports = Some(Ports {
+                src: t.src_port(),
+                dst: t.dst_port(),
+            });
             s.tcp_flags = Some(t.flags());
         }
         proto::UDP => {
             let u = super::UdpPacket::new_checked(l4).map_err(|e| e.shifted(at))?;
             if whole && usize::from(u.len()) > l4.len() {
-                return Err(ParseError::new(Layer::Udp, at + 4, ParseErrorKind::BadLength(usize::from(u.len()))));
+                return Err(ParseError::new(
+                    Layer::Udp,
+                    at + 4,
+                    ParseErrorKind::BadLength(usize::from(u.len())),
+                ));
             }
-            s.ports = Some(Ports { src: u.src_port(), dst: u.dst_port() });
+            s.ports = Some(Ports {
+                src: u.src_port(),
+                dst: u.dst_port(),
+            });
         }
         proto::SCTP => {
             let p = super::SctpPacket::new_checked(l4).map_err(|e| e.shifted(at))?;
-            s.ports = Some(Ports { src: p.src_port(), dst: p.dst_port() });
+            s.ports = Some(Ports {
+                src: p.src_port(),
+                dst: p.dst_port(),
+            });
         }
         proto::ICMP if s.family == Family::V4 => {
             let m = super::Icmpv4Packet::new_checked(l4).map_err(|e| e.shifted(at))?;
             let ty = m.msg_type();
             let echo = matches!(ty, icmpv4::types::ECHO_REQUEST | icmpv4::types::ECHO_REPLY);
-            s.icmp = Some(IcmpSummary { msg_type: ty, code: m.code(), echo_ident: echo.then(|| m.echo_ident()) });
+            s.icmp = Some(IcmpSummary {
+                msg_type: ty,
+                code: m.code(),
+                echo_ident: echo.then(|| m.echo_ident()),
+            });
             if icmpv4::is_error(ty) && whole {
                 s.quoted = Some(quoted(l3, at + icmpv4::HEADER_LEN, Family::V4)?);
             }
@@ -314,7 +352,11 @@ fn transport(s: &mut PacketSummary, l3: &[u8]) -> Result<(), ParseError> {
             let m = super::Icmpv6Packet::new_checked(l4).map_err(|e| e.shifted(at))?;
             let ty = m.msg_type();
             let echo = matches!(ty, icmpv6::types::ECHO_REQUEST | icmpv6::types::ECHO_REPLY);
-            s.icmp = Some(IcmpSummary { msg_type: ty, code: m.code(), echo_ident: echo.then(|| m.echo_ident()) });
+            s.icmp = Some(IcmpSummary {
+                msg_type: ty,
+                code: m.code(),
+                echo_ident: echo.then(|| m.echo_ident()),
+            });
             if icmpv6::is_error(ty) && whole {
                 s.quoted = Some(quoted(l3, at + icmpv6::HEADER_LEN, Family::V6)?);
             }
@@ -330,26 +372,43 @@ const QUOTED_L4_MIN: usize = 8;
 
 fn quoted(l3: &[u8], at: usize, family: Family) -> Result<Quoted, ParseError> {
     let q = &l3[at..];
-    let wrap = |e: ParseError| ParseError { layer: Layer::QuotedIp, ..e.shifted(at) };
+    let wrap = |e: ParseError| ParseError {
+        layer: Layer::QuotedIp,
+        ..e.shifted(at)
+    };
     let (src, dst, protocol, hl, fragment) = match family {
         Family::V4 => {
             let ip = Ipv4Packet::new_checked_header(q).map_err(wrap)?;
             let fo = ip.frag_offset();
             let fragment = if fo != 0 {
-                Fragment::NonFirst { ident: u32::from(ip.ident()), offset: fo }
+                Fragment::NonFirst {
+                    ident: u32::from(ip.ident()),
+                    offset: fo,
+                }
             } else if ip.more_frags() {
-                Fragment::First { ident: u32::from(ip.ident()) }
+                Fragment::First {
+                    ident: u32::from(ip.ident()),
+                }
             } else {
                 Fragment::Unfragmented
             };
-            (IpAddr::from(ip.src()), IpAddr::from(ip.dst()), ip.protocol(), ip.header_len(), fragment)
+            (
+                IpAddr::from(ip.src()),
+                IpAddr::from(ip.dst()),
+                ip.protocol(),
+                ip.header_len(),
+                fragment,
+            )
         }
         Family::V6 => {
             let ip = Ipv6Packet::new_checked_header(q).map_err(wrap)?;
             let chain = ipv6::ExtensionChain::walk(&q[ipv6::HEADER_LEN..], ip.next_header())
                 .map_err(|e| wrap(e.shifted(ipv6::HEADER_LEN)))?;
             let fragment = match chain.fragment {
-                Some(f) if f.frag_offset != 0 => Fragment::NonFirst { ident: f.ident, offset: f.frag_offset },
+                Some(f) if f.frag_offset != 0 => Fragment::NonFirst {
+                    ident: f.ident,
+                    offset: f.frag_offset,
+                },
                 Some(f) if f.more => Fragment::First { ident: f.ident },
                 _ => Fragment::Unfragmented,
             };
@@ -366,17 +425,40 @@ fn quoted(l3: &[u8], at: usize, family: Family) -> Result<Quoted, ParseError> {
     let mut ports = None;
     let mut echo_ident = None;
     if fragment.has_transport_header() {
-        let needs_l4 = matches!(protocol, proto::TCP | proto::UDP | proto::SCTP | proto::ICMP | proto::ICMPV6);
+        let needs_l4 = matches!(
+            protocol,
+            proto::TCP | proto::UDP | proto::SCTP | proto::ICMP | proto::ICMPV6
+        );
         if needs_l4 && l4.len() < QUOTED_L4_MIN {
-            return Err(ParseError::truncated(Layer::QuotedTransport, at + hl, QUOTED_L4_MIN, l4.len()));
+            return Err(ParseError::truncated(
+                Layer::QuotedTransport,
+                at + hl,
+                QUOTED_L4_MIN,
+                l4.len(),
+            ));
         }
         match protocol {
-            proto::TCP | proto::UDP | proto::SCTP => ports = Some(Ports { src: be16(l4, 0), dst: be16(l4, 2) }),
-            proto::ICMP if family == Family::V4 && matches!(l4[0], icmpv4::types::ECHO_REQUEST | icmpv4::types::ECHO_REPLY) => {
+            proto::TCP | proto::UDP | proto::SCTP => {
+                ports = Some(Ports {
+                    src: be16(l4, 0),
+                    dst: be16(l4, 2),
+                })
+            }
+            proto::ICMP
+                if family == Family::V4
+                    && matches!(
+                        l4[0],
+                        icmpv4::types::ECHO_REQUEST | icmpv4::types::ECHO_REPLY
+                    ) =>
+            {
                 echo_ident = Some(be16(l4, 4));
             }
             proto::ICMPV6
-                if family == Family::V6 && matches!(l4[0], icmpv6::types::ECHO_REQUEST | icmpv6::types::ECHO_REPLY) =>
+                if family == Family::V6
+                    && matches!(
+                        l4[0],
+                        icmpv6::types::ECHO_REQUEST | icmpv6::types::ECHO_REPLY
+                    ) =>
             {
                 echo_ident = Some(be16(l4, 4));
             }
