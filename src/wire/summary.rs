@@ -508,22 +508,40 @@ mod tests {
     #[test]
     fn bad_ipv4_checksum_and_versions() {
         let mut p = Vec::new();
-        PacketBuilder::ipv4([1, 2, 3, 4], [5, 6, 7, 8], 9).udp(1, 2).write(&mut p, b"x").unwrap();
+        PacketBuilder::ipv4([1, 2, 3, 4], [5, 6, 7, 8], 9)
+            .udp(1, 2)
+            .write(&mut p, b"x")
+            .unwrap();
         p[10] ^= 1;
-        assert_eq!(PacketSummary::parse(&p).unwrap_err().kind, ParseErrorKind::BadChecksum);
-        assert_eq!(PacketSummary::parse(&[0x50; 40]).unwrap_err().kind, ParseErrorKind::BadVersion(5));
+        assert_eq!(
+            PacketSummary::parse(&p).unwrap_err().kind,
+            ParseErrorKind::BadChecksum
+        );
+        assert_eq!(
+            PacketSummary::parse(&[0x50; 40]).unwrap_err().kind,
+            ParseErrorKind::BadVersion(5)
+        );
         assert!(PacketSummary::parse(&[]).is_err());
         let e = PacketSummary::parse_ethernet(&[0u8; 14]).unwrap_err();
-        assert_eq!((e.layer, e.kind), (Layer::Ethernet, ParseErrorKind::Unsupported(0)));
+        assert_eq!(
+            (e.layer, e.kind),
+            (Layer::Ethernet, ParseErrorKind::Unsupported(0))
+        );
     }
 
     #[test]
     fn udp_length_beyond_payload_is_refused() {
         let mut p = Vec::new();
-        PacketBuilder::ipv4([1, 2, 3, 4], [5, 6, 7, 8], 9).udp(1, 2).write(&mut p, b"xy").unwrap();
+        PacketBuilder::ipv4([1, 2, 3, 4], [5, 6, 7, 8], 9)
+            .udp(1, 2)
+            .write(&mut p, b"xy")
+            .unwrap();
         p[25] = 11;
         let e = PacketSummary::parse(&p).unwrap_err();
-        assert_eq!((e.layer, e.offset, e.kind), (Layer::Udp, 24, ParseErrorKind::BadLength(11)));
+        assert_eq!(
+            (e.layer, e.offset, e.kind),
+            (Layer::Udp, 24, ParseErrorKind::BadLength(11))
+        );
     }
 
     #[test]
@@ -553,44 +571,67 @@ mod tests {
         // Non-first: no ports.
         p[42..44].copy_from_slice(&(1480u16).to_be_bytes());
         let s = PacketSummary::parse(&p).unwrap();
-        assert_eq!(s.fragment, Fragment::NonFirst { ident: 0x55, offset: 1480 });
+        assert_eq!(
+            s.fragment,
+            Fragment::NonFirst {
+                ident: 0x55,
+                offset: 1480
+            }
+        );
         assert_eq!(s.ports, None);
         // Payload length disagreeing with the buffer.
         ip.payload_length = 200;
         let mut q = Vec::new();
         ip.write(&mut q).unwrap();
         q.extend_from_slice(&p[40..]);
-        assert!(matches!(PacketSummary::parse(&q).unwrap_err().kind, ParseErrorKind::Truncated { .. }));
+        assert!(matches!(
+            PacketSummary::parse(&q).unwrap_err().kind,
+            ParseErrorKind::Truncated { .. }
+        ));
     }
 
     #[test]
     fn icmp_errors_quote_their_packet() {
         let mut orig = Vec::new();
-        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9).tcp(1111, 2222, 5, 6).write(&mut orig, b"zz").unwrap();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9)
+            .tcp(1111, 2222, 5, 6)
+            .write(&mut orig, b"zz")
+            .unwrap();
         let mut p = Vec::new();
         PacketBuilder::ipv4([10, 0, 0, 2], [10, 0, 0, 1], 9)
-            .icmpv4(Icmpv4Type::DestinationUnreachable(icmpv4::DestUnreachableHeader::FragmentationNeeded {
-                next_hop_mtu: 1400,
-            }))
+            .icmpv4(Icmpv4Type::DestinationUnreachable(
+                icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 },
+            ))
             .write(&mut p, &orig[..28])
             .unwrap();
         let s = PacketSummary::parse(&p).unwrap();
         let q = s.quoted.unwrap();
         assert_eq!(s.icmp.unwrap().msg_type, 3);
         assert_eq!((q.l3_offset, q.l4_offset, q.l4_len), (28, 48, 8));
-        assert_eq!(q.ports, Some(Ports { src: 1111, dst: 2222 }));
+        assert_eq!(
+            q.ports,
+            Some(Ports {
+                src: 1111,
+                dst: 2222
+            })
+        );
         assert_eq!(q.protocol, proto::TCP);
         // Fewer than 8 quoted transport bytes is malformed.
         let mut short = Vec::new();
         PacketBuilder::ipv4([10, 0, 0, 2], [10, 0, 0, 1], 9)
-            .icmpv4(Icmpv4Type::DestinationUnreachable(icmpv4::DestUnreachableHeader::Port))
+            .icmpv4(Icmpv4Type::DestinationUnreachable(
+                icmpv4::DestUnreachableHeader::Port,
+            ))
             .write(&mut short, &orig[..26])
             .unwrap();
         let e = PacketSummary::parse(&short).unwrap_err();
         assert_eq!((e.layer, e.offset), (Layer::QuotedTransport, 48));
 
         let mut orig6 = Vec::new();
-        PacketBuilder::ipv6([1; 16], [2; 16], 9).udp(53, 5353).write(&mut orig6, b"answer").unwrap();
+        PacketBuilder::ipv6([1; 16], [2; 16], 9)
+            .udp(53, 5353)
+            .write(&mut orig6, b"answer")
+            .unwrap();
         let mut p6 = Vec::new();
         PacketBuilder::ipv6([2; 16], [1; 16], 9)
             .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
@@ -601,7 +642,17 @@ mod tests {
         assert_eq!(q.ports, Some(Ports { src: 53, dst: 5353 }));
         assert_eq!(q.src, IpAddr::from([1u8; 16]));
         let mut echo = Vec::new();
-        PacketBuilder::ipv6([2; 16], [1; 16], 9).icmpv6_echo_reply(9, 1).write(&mut echo, b"").unwrap();
-        assert_eq!(PacketSummary::parse(&echo).unwrap().icmp.unwrap().echo_ident, Some(9));
+        PacketBuilder::ipv6([2; 16], [1; 16], 9)
+            .icmpv6_echo_reply(9, 1)
+            .write(&mut echo, b"")
+            .unwrap();
+        assert_eq!(
+            PacketSummary::parse(&echo)
+                .unwrap()
+                .icmp
+                .unwrap()
+                .echo_ident,
+            Some(9)
+        );
     }
 }
