@@ -150,6 +150,7 @@ pub(crate) fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {
 }
 
 /// Writes a 40-byte IPv6 header into `out[..40]`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn emit_header(
     out: &mut [u8],
     traffic_class: u8,
