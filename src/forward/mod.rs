@@ -8,3 +8,4 @@
 pub mod dr;
 pub mod nat;
 pub mod ttl;
+pub mod tunnel;
