@@ -7,5 +7,6 @@
 
 pub mod dr;
 pub mod nat;
+pub mod pmtu;
 pub mod ttl;
 pub mod tunnel;
