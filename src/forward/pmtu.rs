@@ -8,7 +8,9 @@
 //! - IPv4 packet: through a tunnel with `pmtu_disc` off it is sent regardless (and
 //!   fragmented downstream); otherwise if DF is set, it is longer than the MTU and it is
 //!   not an ICMP error being relayed, `ICMP_DEST_UNREACH / ICMP_FRAG_NEEDED` with the MTU
-//!   is sent and the packet dropped. A DF-clear packet may be fragmented;
+//!   is sent and the packet dropped (`icmp_send` itself stays silent for a non-first
+//!   fragment). A DF-clear packet, and a relayed ICMP error even with DF (the transmitters
+//!   set `skb->ignore_df`, so `ip_fragment` splits it), may be fragmented;
 //! - IPv6 packet: longer than the MTU → `ICMPV6_PKT_TOOBIG` with the MTU, sent only for a
 //!   first (or unfragmented) packet that is not an ICMP error, and the packet is dropped.
 //!
@@ -28,16 +30,17 @@ use core::net::IpAddr;
 pub enum MtuCheck {
     /// The packet fits the path.
     Fits,
-    /// IPv4 packet longer than the MTU that may be fragmented downstream: DF is clear, or
-    /// it goes through a tunnel with `pmtu_disc` ([`Tunnel::copy_df`]) off.
+    /// IPv4 packet longer than the MTU that may be fragmented downstream: DF is clear, it
+    /// goes through a tunnel with `pmtu_disc` ([`Tunnel::copy_df`]) off, or it is an ICMP
+    /// error being relayed (the kernel skips the check and fragments it despite DF).
     Fragment,
     /// Too big: drop it and reply to the sender with [`build_too_big`] carrying `mtu`.
     TooBig {
         /// The MTU to report.
         mtu: u32,
     },
-    /// Drop silently: too big but no reply is allowed (an ICMP error being relayed, a
-    /// non-first fragment), or the tunnel leaves less than 68 (IPv4 outer) / 1280 (IPv6
+    /// Drop silently: too big but no reply is allowed (an IPv6 ICMP error being relayed,
+    /// a non-first fragment), or the tunnel leaves less than 68 (IPv4 outer) / 1280 (IPv6
     /// outer) bytes of MTU.
     Drop,
 }
@@ -93,9 +96,12 @@ pub fn check(s: &PacketSummary, link_mtu: u32, tunnel: Option<&Tunnel>) -> MtuCh
             }
             if !too_big {
                 MtuCheck::Fits
-            } else if is_icmp_error(s) || non_first {
-                // ensure_mtu_is_adequate lets relayed ICMP errors through, but with DF set
-                // they cannot leave; icmp_send never answers a non-first fragment.
+            } else if is_icmp_error(s) {
+                // ensure_mtu_is_adequate skips the check for a relayed ICMP error, and the
+                // transmitters set skb->ignore_df, so ip_fragment fragments it despite DF.
+                MtuCheck::Fragment
+            } else if non_first {
+                // icmp_send never answers a non-first fragment; the packet is dropped.
                 MtuCheck::Drop
             } else {
                 MtuCheck::TooBig { mtu }

@@ -203,10 +203,17 @@ fn ipv6_rules() {
 
 #[test]
 fn no_reply_for_icmp_errors_and_non_first_fragments() {
+    // IPv4: ICMP errors are exempt from the check and fragmented despite DF.
     assert_eq!(
         check(&sum(&v4_icmp_error(1400, true)), 1300, None),
-        MtuCheck::Drop
+        MtuCheck::Fragment
     );
+    // IPv4 non-first fragment with DF: icmp_send stays silent, the packet is dropped.
+    let mut frag = v4(1400, true, 0);
+    frag[7] = 185; // offset 1480
+    fix_v4(&mut frag);
+    assert_eq!(check(&sum(&frag), 1300, None), MtuCheck::Drop);
+    assert_eq!(check(&sum(&frag), 1400, None), MtuCheck::Fits);
     assert_eq!(
         check(&sum(&v4_icmp_error(1400, false)), 1300, None),
         MtuCheck::Fragment
