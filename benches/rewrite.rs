@@ -50,7 +50,8 @@ fn nat(c: &mut Criterion) {
         b.iter(|| {
             flip ^= 1;
             for p in pkts.iter_mut() {
-                lvs::forward::nat::inbound(black_box(&mut p[..]), rips[flip], 8080 + flip as u16).unwrap();
+                lvs::forward::nat::inbound(black_box(&mut p[..]), rips[flip], 8080 + flip as u16)
+                    .unwrap();
             }
         })
     });
@@ -59,7 +60,11 @@ fn nat(c: &mut Criterion) {
         b.iter(|| {
             flip ^= 1;
             for p in pkts.iter_mut() {
-                etherparse_dnat(black_box(&mut p[..]), [10, 0, 0, 2 + flip as u8], 8080 + flip as u16);
+                etherparse_dnat(
+                    black_box(&mut p[..]),
+                    [10, 0, 0, 2 + flip as u8],
+                    8080 + flip as u16,
+                );
             }
         })
     });
