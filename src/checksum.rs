@@ -31,11 +31,12 @@ pub fn add(mut acc: u64, data: &[u8]) -> u64 {
 /// Folds a running sum to 16 bits with end-around carry (not complemented).
 #[inline]
 #[must_use]
-pub fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
+pub fn fold(acc: u64) -> u16 {
+    // End-around carry with add-with-carry, branch-free: 64 -> 32 -> 16 bits.
+    let (s, c) = (acc as u32).overflowing_add((acc >> 32) as u32);
+    let s = s.wrapping_add(u32::from(c)); // cannot carry again: s <= 0xFFFF_FFFE when c is set
+    let (t, c) = (s as u16).overflowing_add((s >> 16) as u16);
+    t.wrapping_add(u16::from(c))
 }
 
 /// Finishes a running sum into the value stored in a checksum field.
@@ -43,6 +44,14 @@ pub fn fold(mut acc: u64) -> u16 {
 #[must_use]
 pub fn finish(acc: u64) -> u16 {
     !fold(acc)
+}
+
+/// Running sum of a 20-byte IPv4 header without options, unrolled.
+#[inline]
+#[must_use]
+pub fn add_ipv4_header(acc: u64, h: &[u8; 20]) -> u64 {
+    let w = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    acc + w(0) + w(4) + w(8) + w(12) + w(16)
 }
 
 /// RFC 1071 checksum of `data` (the IPv4 header checksum, ICMPv4's, GRE's).

@@ -67,8 +67,12 @@ pub struct NatOptions {
 /// zero IPv6 UDP checksum, a bad SCTP or ICMP checksum, or a port change on an SCTP
 /// fragment. The buffer is unchanged on error.
 pub fn inbound(pkt: &mut [u8], rip: IpAddr, rport: u16) -> Result<(), RewriteError> {
-    let s = PacketSummary::parse(pkt)?;
-    rewrite(pkt, &s, Side::Dst, rip, rport, NatOptions::default())
+    if let IpAddr::V4(a) = rip {
+        if fast_v4(pkt, Side::Dst, a.to_bits(), rport) {
+            return Ok(());
+        }
+    }
+    general(pkt, Side::Dst, rip, rport)
 }
 
 /// Outbound NAT: the packet's source becomes `vip`:`vport`.
@@ -80,8 +84,21 @@ pub fn inbound(pkt: &mut [u8], rip: IpAddr, rport: u16) -> Result<(), RewriteErr
 /// # Errors
 /// As [`inbound`]. The buffer is unchanged on error.
 pub fn outbound(pkt: &mut [u8], vip: IpAddr, vport: u16) -> Result<(), RewriteError> {
+    if let IpAddr::V4(a) = vip {
+        if fast_v4(pkt, Side::Src, a.to_bits(), vport) {
+            return Ok(());
+        }
+    }
+    general(pkt, Side::Src, vip, vport)
+}
+
+/// Everything but the IPv4 TCP/UDP fast path; kept out of line so the fast path's frame
+/// stays small.
+#[cold]
+#[inline(never)]
+fn general(pkt: &mut [u8], side: Side, addr: IpAddr, port: u16) -> Result<(), RewriteError> {
     let s = PacketSummary::parse(pkt)?;
-    rewrite(pkt, &s, Side::Src, vip, vport, NatOptions::default())
+    rewrite(pkt, &s, side, addr, port, NatOptions::default())
 }
 
 /// NAT over a packet already parsed into `s` (whose offsets point into `buf`, which may
@@ -143,6 +160,78 @@ pub fn rewrite(
         crate::wire::SctpPacket::new_checked(&mut pkt[l4..])?.fill_checksum();
     }
     Ok(())
+}
+
+/// The common case in one pass: an unfragmented IPv4 TCP or UDP packet. Checks exactly
+/// what [`PacketSummary::parse`] checks for such a packet and returns `false`, having
+/// written nothing, for anything else (which then takes the general path and gets its
+/// typed error there).
+#[inline]
+fn fast_v4(pkt: &mut [u8], side: Side, addr: u32, port: u16) -> bool {
+    let Some(hdr) = pkt.first_chunk::<20>() else {
+        return false;
+    };
+    let hl = usize::from(hdr[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
+    let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
+    // IPv4, unfragmented (offset 0, MF clear), header and length consistent with the buffer.
+    if hdr[0] >> 4 != 4 || hl < ipv4::MIN_HEADER_LEN || total < hl || total > pkt.len() || frag & 0x3fff != 0 {
+        return false;
+    }
+    let sum = if hl == ipv4::MIN_HEADER_LEN {
+        checksum::add_ipv4_header(0, hdr)
+    } else {
+        checksum::add(0, &pkt[..hl])
+    };
+    if checksum::finish(sum) != 0 {
+        return false;
+    }
+    let protocol = hdr[9];
+    let (ip, l4) = pkt[..total].split_at_mut(hl);
+    let (csum_at, is_udp) = match protocol {
+        proto::TCP => match l4.first_chunk::<{ tcp::MIN_HEADER_LEN }>() {
+            Some(t) if (tcp::MIN_HEADER_LEN..=l4.len()).contains(&(usize::from(t[12] >> 4) * 4)) => {
+                (tcp::CHECKSUM_OFFSET, false)
+            }
+            _ => return false,
+        },
+        proto::UDP => match l4.first_chunk::<{ udp::HEADER_LEN }>() {
+            Some(u) if (udp::HEADER_LEN..=l4.len()).contains(&usize::from(u16::from_be_bytes([u[4], u[5]]))) => {
+                (udp::CHECKSUM_OFFSET, true)
+            }
+            _ => return false,
+        },
+        _ => return false,
+    };
+    let l4 = &mut l4[..csum_at + 2]; // checked above: TCP has 20 bytes, UDP 8
+    let (addr_at, port_at) = match side {
+        Side::Dst => (16, 2),
+        Side::Src => (12, 0),
+    };
+    let Some(ip) = ip.first_chunk_mut::<20>() else {
+        return false;
+    };
+    let old_addr = u32::from_be_bytes([ip[addr_at], ip[addr_at + 1], ip[addr_at + 2], ip[addr_at + 3]]);
+    let old_port = u16::from_be_bytes([l4[port_at], l4[port_at + 1]]);
+    ip[addr_at..addr_at + 4].copy_from_slice(&addr.to_be_bytes());
+    l4[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
+    // RFC 1624 eqn. 3, one fold per checksum: ~(~HC + ~m + m') summed over the changed words.
+    let addr_delta = u64::from(!(old_addr >> 16) & 0xffff)
+        + u64::from(!old_addr & 0xffff)
+        + u64::from(addr >> 16)
+        + u64::from(addr & 0xffff);
+    let hc = u16::from_be_bytes([ip[10], ip[11]]);
+    ip[10..12].copy_from_slice(&(!checksum::fold(u64::from(!hc) + addr_delta)).to_be_bytes());
+    let lc = u16::from_be_bytes([l4[csum_at], l4[csum_at + 1]]);
+    if !(is_udp && lc == 0) {
+        let delta = addr_delta + u64::from(!old_port) + u64::from(port);
+        let mut n = !checksum::fold(u64::from(!lc) + delta);
+        if is_udp {
+            n = udp::mangle_zero(n);
+        }
+        l4[csum_at..csum_at + 2].copy_from_slice(&n.to_be_bytes());
+    }
+    true
 }
 
 /// What the write phase of an L4 rewrite touches, decided before any byte changes.
