@@ -25,7 +25,11 @@ impl PacketBuf<Vec<u8>> {
     pub fn with_headroom(headroom: usize, packet: &[u8]) -> Self {
         let mut storage = vec![0u8; headroom + packet.len()];
         storage[headroom..].copy_from_slice(packet);
-        Self { storage, start: headroom, end: headroom + packet.len() }
+        Self {
+            storage,
+            start: headroom,
+            end: headroom + packet.len(),
+        }
     }
 }
 
@@ -37,8 +41,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> PacketBuf<B> {
     pub fn new(storage: B, start: usize, len: usize) -> Result<Self, RewriteError> {
         let cap = storage.as_ref().len();
         match start.checked_add(len) {
-            Some(end) if end <= cap => Ok(Self { storage, start, end }),
-            _ => Err(RewriteError::OutputTooSmall { needed: start.saturating_add(len), available: cap }),
+            Some(end) if end <= cap => Ok(Self {
+                storage,
+                start,
+                end,
+            }),
+            _ => Err(RewriteError::OutputTooSmall {
+                needed: start.saturating_add(len),
+                available: cap,
+            }),
         }
     }
 
@@ -86,7 +97,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> PacketBuf<B> {
     /// nothing changes then.
     pub fn prepend(&mut self, n: usize) -> Result<&mut [u8], RewriteError> {
         if n > self.start {
-            return Err(RewriteError::InsufficientHeadroom { needed: n, available: self.start });
+            return Err(RewriteError::InsufficientHeadroom {
+                needed: n,
+                available: self.start,
+            });
         }
         self.start -= n;
         let s = self.start;
@@ -119,7 +133,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> PacketBuf<B> {
     pub fn set_range(&mut self, start: usize, end: usize) -> Result<(), RewriteError> {
         let cap = self.storage.as_ref().len();
         if start > end || end > cap {
-            return Err(RewriteError::OutputTooSmall { needed: end, available: cap });
+            return Err(RewriteError::OutputTooSmall {
+                needed: end,
+                available: cap,
+            });
         }
         self.start = start;
         self.end = end;
@@ -151,7 +168,10 @@ mod tests {
         assert_eq!(b.packet(), b"hdrpayload");
         assert_eq!(
             b.prepend(6).unwrap_err(),
-            RewriteError::InsufficientHeadroom { needed: 6, available: 5 }
+            RewriteError::InsufficientHeadroom {
+                needed: 6,
+                available: 5
+            }
         );
         assert_eq!(b.packet(), b"hdrpayload", "failed prepend changes nothing");
         b.advance(3).unwrap();

@@ -178,7 +178,11 @@ mod tests {
     fn reference(data: &[u8]) -> u16 {
         let mut acc: u32 = 0;
         for pair in data.chunks(2) {
-            let w = if pair.len() == 2 { u16::from_be_bytes([pair[0], pair[1]]) } else { u16::from(pair[0]) << 8 };
+            let w = if pair.len() == 2 {
+                u16::from_be_bytes([pair[0], pair[1]])
+            } else {
+                u16::from(pair[0]) << 8
+            };
             acc += u32::from(w);
             acc = (acc & 0xffff) + (acc >> 16);
         }
@@ -187,7 +191,9 @@ mod tests {
 
     #[test]
     fn rfc1071_matches_word_by_word_reference() {
-        let data: Vec<u8> = (0..1501u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let data: Vec<u8> = (0..1501u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         for len in 0..data.len() {
             assert_eq!(checksum(&data[..len]), reference(&data[..len]), "len {len}");
         }
@@ -203,8 +209,8 @@ mod tests {
     fn ipv4_header_known_checksum() {
         // Classic example header (Wikipedia "IPv4 header checksum").
         let h = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00,
-            0x01, 0xc0, 0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
         ];
         assert_eq!(checksum(&h), 0xb861);
     }

@@ -81,11 +81,24 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) const fn new(layer: Layer, offset: usize, kind: ParseErrorKind) -> Self {
-        Self { layer, offset, kind }
+        Self {
+            layer,
+            offset,
+            kind,
+        }
     }
 
-    pub(crate) const fn truncated(layer: Layer, offset: usize, needed: usize, available: usize) -> Self {
-        Self::new(layer, offset, ParseErrorKind::Truncated { needed, available })
+    pub(crate) const fn truncated(
+        layer: Layer,
+        offset: usize,
+        needed: usize,
+        available: usize,
+    ) -> Self {
+        Self::new(
+            layer,
+            offset,
+            ParseErrorKind::Truncated { needed, available },
+        )
     }
 
     /// The same error for a header found `by` bytes further into an enclosing buffer.
@@ -106,7 +119,9 @@ impl fmt::Display for ParseError {
             ParseErrorKind::BadVersion(v) => write!(f, "unexpected IP version {v}"),
             ParseErrorKind::BadHeaderLength(l) => write!(f, "header length {l} below the minimum"),
             ParseErrorKind::BadLength(l) => write!(f, "inconsistent length field {l}"),
-            ParseErrorKind::BadExtensionChain => f.write_str("IPv6 extension-header chain too long or misordered"),
+            ParseErrorKind::BadExtensionChain => {
+                f.write_str("IPv6 extension-header chain too long or misordered")
+            }
             ParseErrorKind::BadChecksum => f.write_str("checksum does not verify"),
             ParseErrorKind::ZeroUdpChecksumV6 => f.write_str("zero UDP checksum over IPv6"),
             ParseErrorKind::Unsupported(v) => write!(f, "unsupported value {v:#x}"),
@@ -164,8 +179,12 @@ impl fmt::Display for RewriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Parse(e) => write!(f, "malformed packet: {e}"),
-            Self::FamilyMismatch => f.write_str("address family of the rewrite differs from the packet's"),
-            Self::UnsupportedProtocol(p) => write!(f, "IP protocol {p} cannot be rewritten this way"),
+            Self::FamilyMismatch => {
+                f.write_str("address family of the rewrite differs from the packet's")
+            }
+            Self::UnsupportedProtocol(p) => {
+                write!(f, "IP protocol {p} cannot be rewritten this way")
+            }
             Self::SctpFragment => f.write_str("cannot change ports of a fragmented SCTP packet"),
             Self::InsufficientHeadroom { needed, available } => {
                 write!(f, "needs {needed} bytes of headroom, {available} available")
@@ -174,7 +193,9 @@ impl fmt::Display for RewriteError {
             Self::OutputTooSmall { needed, available } => {
                 write!(f, "output needs {needed} bytes, {available} available")
             }
-            Self::NotEncapsulated => f.write_str("packet does not carry the expected encapsulation"),
+            Self::NotEncapsulated => {
+                f.write_str("packet does not carry the expected encapsulation")
+            }
             Self::TtlExpired => f.write_str("TTL or hop limit exhausted"),
         }
     }

@@ -27,19 +27,27 @@ impl Instant {
     /// An instant `millis` milliseconds after the epoch.
     #[must_use]
     pub const fn from_millis(millis: i64) -> Self {
-        Self { micros: millis.saturating_mul(1000) }
+        Self {
+            micros: millis.saturating_mul(1000),
+        }
     }
 
     /// An instant `secs` seconds after the epoch.
     #[must_use]
     pub const fn from_secs(secs: i64) -> Self {
-        Self { micros: secs.saturating_mul(1_000_000) }
+        Self {
+            micros: secs.saturating_mul(1_000_000),
+        }
     }
 
     /// A capture timestamp (seconds and nanoseconds since the Unix epoch, as pcap stores it).
     #[must_use]
     pub const fn from_timestamp(secs: i64, nanos: u32) -> Self {
-        Self { micros: secs.saturating_mul(1_000_000).saturating_add((nanos / 1000) as i64) }
+        Self {
+            micros: secs
+                .saturating_mul(1_000_000)
+                .saturating_add((nanos / 1000) as i64),
+        }
     }
 
     /// Microseconds since the epoch.
@@ -52,7 +60,11 @@ impl Instant {
     #[must_use]
     pub const fn saturating_duration_since(self, earlier: Self) -> Duration {
         let d = self.micros.saturating_sub(earlier.micros);
-        if d <= 0 { Duration::ZERO } else { Duration::from_micros(d as u64) }
+        if d <= 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_micros(d as u64)
+        }
     }
 }
 
@@ -63,7 +75,9 @@ fn duration_micros(d: Duration) -> i64 {
 impl Add<Duration> for Instant {
     type Output = Self;
     fn add(self, d: Duration) -> Self {
-        Self { micros: self.micros.saturating_add(duration_micros(d)) }
+        Self {
+            micros: self.micros.saturating_add(duration_micros(d)),
+        }
     }
 }
 
@@ -76,7 +90,9 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Self;
     fn sub(self, d: Duration) -> Self {
-        Self { micros: self.micros.saturating_sub(duration_micros(d)) }
+        Self {
+            micros: self.micros.saturating_sub(duration_micros(d)),
+        }
     }
 }
 
@@ -98,7 +114,13 @@ mod tests {
         assert_eq!(t.micros(), 1_700_000_000_123_456);
         assert_eq!((t + Duration::from_millis(5)) - t, Duration::from_millis(5));
         assert_eq!(t - (t + Duration::from_secs(1)), Duration::ZERO);
-        assert_eq!(Instant::from_secs(2) - Instant::from_millis(500), Duration::from_millis(1500));
-        assert_eq!(Instant::from_micros(i64::MAX) + Duration::from_secs(1), Instant::from_micros(i64::MAX));
+        assert_eq!(
+            Instant::from_secs(2) - Instant::from_millis(500),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            Instant::from_micros(i64::MAX) + Duration::from_secs(1),
+            Instant::from_micros(i64::MAX)
+        );
     }
 }

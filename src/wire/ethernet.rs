@@ -18,7 +18,11 @@ impl fmt::Debug for MacAddr {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 
@@ -56,15 +60,33 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     pub fn new_checked(buffer: T) -> Result<Self, ParseError> {
         let b = buffer.as_ref();
         if b.len() < HEADER_LEN {
-            return Err(ParseError::truncated(Layer::Ethernet, 0, HEADER_LEN, b.len()));
+            return Err(ParseError::truncated(
+                Layer::Ethernet,
+                0,
+                HEADER_LEN,
+                b.len(),
+            ));
         }
-        let header_len = if be16(b, 12) == EtherType::VLAN { HEADER_LEN + VLAN_TAG_LEN } else { HEADER_LEN };
+        let header_len = if be16(b, 12) == EtherType::VLAN {
+            HEADER_LEN + VLAN_TAG_LEN
+        } else {
+            HEADER_LEN
+        };
         if b.len() < header_len {
-            return Err(ParseError::truncated(Layer::Ethernet, 0, header_len, b.len()));
+            return Err(ParseError::truncated(
+                Layer::Ethernet,
+                0,
+                header_len,
+                b.len(),
+            ));
         }
         if header_len > HEADER_LEN && be16(b, 16) == EtherType::VLAN {
             // Stacked (QinQ) tags are not handled.
-            return Err(ParseError::new(Layer::Ethernet, 16, ParseErrorKind::Unsupported(u32::from(EtherType::VLAN))));
+            return Err(ParseError::new(
+                Layer::Ethernet,
+                16,
+                ParseErrorKind::Unsupported(u32::from(EtherType::VLAN)),
+            ));
         }
         Ok(Self { buffer, header_len })
     }

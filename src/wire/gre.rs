@@ -38,10 +38,18 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
         }
         let version = b[1] & 0x07;
         if version != 0 {
-            return Err(ParseError::new(Layer::Gre, 1, ParseErrorKind::Unsupported(u32::from(version))));
+            return Err(ParseError::new(
+                Layer::Gre,
+                1,
+                ParseErrorKind::Unsupported(u32::from(version)),
+            ));
         }
         if b[0] & FLAG_ROUTING != 0 {
-            return Err(ParseError::new(Layer::Gre, 0, ParseErrorKind::Unsupported(u32::from(FLAG_ROUTING))));
+            return Err(ParseError::new(
+                Layer::Gre,
+                0,
+                ParseErrorKind::Unsupported(u32::from(FLAG_ROUTING)),
+            ));
         }
         let f = b[0];
         let hl = header_len(f & FLAG_CSUM != 0, f & FLAG_KEY != 0, f & FLAG_SEQ != 0);

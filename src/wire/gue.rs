@@ -36,7 +36,11 @@ impl<T: AsRef<[u8]>> GuePacket<T> {
         }
         let version = b[0] >> 6;
         if version != 0 || b[0] & 0x20 != 0 {
-            return Err(ParseError::new(Layer::Gue, 0, ParseErrorKind::Unsupported(u32::from(b[0] & 0xe0))));
+            return Err(ParseError::new(
+                Layer::Gue,
+                0,
+                ParseErrorKind::Unsupported(u32::from(b[0] & 0xe0)),
+            ));
         }
         let hl = HEADER_LEN + usize::from(b[0] & 0x1f) * 4;
         if hl > b.len() {
@@ -44,24 +48,40 @@ impl<T: AsRef<[u8]>> GuePacket<T> {
         }
         let flags = be16(b, 2);
         if flags & !FLAG_PRIV != 0 {
-            return Err(ParseError::new(Layer::Gue, 2, ParseErrorKind::Unsupported(u32::from(flags))));
+            return Err(ParseError::new(
+                Layer::Gue,
+                2,
+                ParseErrorKind::Unsupported(u32::from(flags)),
+            ));
         }
         let mut optlen = 0;
         if flags & FLAG_PRIV != 0 {
             optlen = 4;
             if hl < HEADER_LEN + 4 {
-                return Err(ParseError::new(Layer::Gue, 0, ParseErrorKind::BadHeaderLength(hl)));
+                return Err(ParseError::new(
+                    Layer::Gue,
+                    0,
+                    ParseErrorKind::BadHeaderLength(hl),
+                ));
             }
             let pflags = be32(b, 4);
             if pflags & !PFLAG_REMCSUM != 0 {
-                return Err(ParseError::new(Layer::Gue, 4, ParseErrorKind::Unsupported(pflags)));
+                return Err(ParseError::new(
+                    Layer::Gue,
+                    4,
+                    ParseErrorKind::Unsupported(pflags),
+                ));
             }
             if pflags & PFLAG_REMCSUM != 0 {
                 optlen += 4;
             }
         }
         if HEADER_LEN + optlen != hl {
-            return Err(ParseError::new(Layer::Gue, 0, ParseErrorKind::BadHeaderLength(hl)));
+            return Err(ParseError::new(
+                Layer::Gue,
+                0,
+                ParseErrorKind::BadHeaderLength(hl),
+            ));
         }
         Ok(Self { buffer })
     }
@@ -89,7 +109,12 @@ impl<T: AsRef<[u8]>> GuePacket<T> {
     /// The remote-checksum-offload option (`csum_start`, `csum_offset`), if present.
     pub fn remcsum(&self) -> Option<(u16, u16)> {
         let p = self.private_flags()?;
-        (p & PFLAG_REMCSUM != 0).then(|| (be16(self.buffer.as_ref(), 8), be16(self.buffer.as_ref(), 10)))
+        (p & PFLAG_REMCSUM != 0).then(|| {
+            (
+                be16(self.buffer.as_ref(), 8),
+                be16(self.buffer.as_ref(), 10),
+            )
+        })
     }
 
     /// The payload after header and options.
@@ -122,7 +147,10 @@ mod tests {
         assert_eq!(g.header_len(), 12);
         assert_eq!(g.remcsum(), Some((20, 0)));
         b[0] = 1;
-        assert!(GuePacket::new_checked(&b[..]).is_err(), "hlen disagrees with options");
+        assert!(
+            GuePacket::new_checked(&b[..]).is_err(),
+            "hlen disagrees with options"
+        );
         b[0] = 0x40;
         assert!(GuePacket::new_checked(&b[..]).is_err(), "variant 1");
         assert!(GuePacket::new_checked(&b[..3]).is_err());

@@ -35,7 +35,11 @@ pub const CODE_PORT_UNREACH: u8 = 3;
 pub const fn is_error(ty: u8) -> bool {
     matches!(
         ty,
-        types::DEST_UNREACH | types::SOURCE_QUENCH | types::REDIRECT | types::TIME_EXCEEDED | types::PARAM_PROBLEM
+        types::DEST_UNREACH
+            | types::SOURCE_QUENCH
+            | types::REDIRECT
+            | types::TIME_EXCEEDED
+            | types::PARAM_PROBLEM
     )
 }
 

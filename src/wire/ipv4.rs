@@ -49,22 +49,39 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     fn check_header(b: &[u8]) -> Result<(), ParseError> {
         if b.len() < MIN_HEADER_LEN {
-            return Err(ParseError::truncated(Layer::Ipv4, 0, MIN_HEADER_LEN, b.len()));
+            return Err(ParseError::truncated(
+                Layer::Ipv4,
+                0,
+                MIN_HEADER_LEN,
+                b.len(),
+            ));
         }
         let version = b[0] >> 4;
         if version != 4 {
-            return Err(ParseError::new(Layer::Ipv4, 0, ParseErrorKind::BadVersion(version)));
+            return Err(ParseError::new(
+                Layer::Ipv4,
+                0,
+                ParseErrorKind::BadVersion(version),
+            ));
         }
         let hl = usize::from(b[0] & 0x0f) * 4;
         if hl < MIN_HEADER_LEN {
-            return Err(ParseError::new(Layer::Ipv4, 0, ParseErrorKind::BadHeaderLength(hl)));
+            return Err(ParseError::new(
+                Layer::Ipv4,
+                0,
+                ParseErrorKind::BadHeaderLength(hl),
+            ));
         }
         if hl > b.len() {
             return Err(ParseError::truncated(Layer::Ipv4, 0, hl, b.len()));
         }
         let total = usize::from(be16(b, 2));
         if total < hl {
-            return Err(ParseError::new(Layer::Ipv4, 2, ParseErrorKind::BadLength(total)));
+            return Err(ParseError::new(
+                Layer::Ipv4,
+                2,
+                ParseErrorKind::BadLength(total),
+            ));
         }
         Ok(())
     }
@@ -248,7 +265,17 @@ mod tests {
 
     fn header() -> [u8; 24] {
         let mut h = [0u8; 24];
-        emit_header(&mut h, 0, 24, 7, FLAG_DF, 64, 17, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        emit_header(
+            &mut h,
+            0,
+            24,
+            7,
+            FLAG_DF,
+            64,
+            17,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+        );
         h
     }
 
@@ -267,16 +294,28 @@ mod tests {
     fn rejects_bad_headers() {
         let mut h = header();
         h[0] = 0x44;
-        assert_eq!(Ipv4Packet::new_checked(&h[..]).unwrap_err().kind, ParseErrorKind::BadHeaderLength(16));
+        assert_eq!(
+            Ipv4Packet::new_checked(&h[..]).unwrap_err().kind,
+            ParseErrorKind::BadHeaderLength(16)
+        );
         let mut h = header();
         h[0] = 0x65;
-        assert_eq!(Ipv4Packet::new_checked(&h[..]).unwrap_err().kind, ParseErrorKind::BadVersion(6));
+        assert_eq!(
+            Ipv4Packet::new_checked(&h[..]).unwrap_err().kind,
+            ParseErrorKind::BadVersion(6)
+        );
         let mut h = header();
         h[3] = 200;
-        assert!(matches!(Ipv4Packet::new_checked(&h[..]).unwrap_err().kind, ParseErrorKind::Truncated { .. }));
+        assert!(matches!(
+            Ipv4Packet::new_checked(&h[..]).unwrap_err().kind,
+            ParseErrorKind::Truncated { .. }
+        ));
         let mut h = header();
         h[3] = 10;
-        assert_eq!(Ipv4Packet::new_checked(&h[..]).unwrap_err().kind, ParseErrorKind::BadLength(10));
+        assert_eq!(
+            Ipv4Packet::new_checked(&h[..]).unwrap_err().kind,
+            ParseErrorKind::BadLength(10)
+        );
         let mut h = header();
         h[0] = 0x4f;
         assert!(Ipv4Packet::new_checked(&h[..]).is_err());

@@ -33,7 +33,11 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
             return Err(ParseError::truncated(Layer::Ipv6, 0, total, b.len()));
         }
         if be16(b, 4) == 0 && b[6] != proto::IPV6_NONXT {
-            return Err(ParseError::new(Layer::Ipv6, 4, ParseErrorKind::BadLength(0)));
+            return Err(ParseError::new(
+                Layer::Ipv6,
+                4,
+                ParseErrorKind::BadLength(0),
+            ));
         }
         Ok(Self { buffer })
     }
@@ -53,7 +57,11 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         }
         let version = b[0] >> 4;
         if version != 6 {
-            return Err(ParseError::new(Layer::Ipv6, 0, ParseErrorKind::BadVersion(version)));
+            return Err(ParseError::new(
+                Layer::Ipv6,
+                0,
+                ParseErrorKind::BadVersion(version),
+            ));
         }
         Ok(())
     }
@@ -150,6 +158,7 @@ pub(crate) fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {
 }
 
 /// Writes a 40-byte IPv6 header into `out[..40]`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn emit_header(
     out: &mut [u8],
     traffic_class: u8,
@@ -216,24 +225,47 @@ impl ExtensionChain {
             match next {
                 proto::HOPOPT | proto::IPV6_ROUTE | proto::IPV6_OPTS => {
                     if next == proto::HOPOPT && count != 0 {
-                        return Err(ParseError::new(Layer::Ipv6Extension, off, ParseErrorKind::BadExtensionChain));
+                        return Err(ParseError::new(
+                            Layer::Ipv6Extension,
+                            off,
+                            ParseErrorKind::BadExtensionChain,
+                        ));
                     }
                     if b.len() < off + 2 {
-                        return Err(ParseError::truncated(Layer::Ipv6Extension, off, 2, b.len() - off));
+                        return Err(ParseError::truncated(
+                            Layer::Ipv6Extension,
+                            off,
+                            2,
+                            b.len() - off,
+                        ));
                     }
                     let len = (usize::from(b[off + 1]) + 1) * 8;
                     if b.len() < off + len {
-                        return Err(ParseError::truncated(Layer::Ipv6Extension, off, len, b.len() - off));
+                        return Err(ParseError::truncated(
+                            Layer::Ipv6Extension,
+                            off,
+                            len,
+                            b.len() - off,
+                        ));
                     }
                     next = b[off];
                     off += len;
                 }
                 proto::IPV6_FRAG => {
                     if b.len() < off + 8 {
-                        return Err(ParseError::truncated(Layer::Ipv6Extension, off, 8, b.len() - off));
+                        return Err(ParseError::truncated(
+                            Layer::Ipv6Extension,
+                            off,
+                            8,
+                            b.len() - off,
+                        ));
                     }
                     if fragment.is_some() {
-                        return Err(ParseError::new(Layer::Ipv6Extension, off, ParseErrorKind::BadExtensionChain));
+                        return Err(ParseError::new(
+                            Layer::Ipv6Extension,
+                            off,
+                            ParseErrorKind::BadExtensionChain,
+                        ));
                     }
                     let word = be16(b, off + 2);
                     let frag = Ipv6FragmentHeader {
@@ -254,10 +286,19 @@ impl ExtensionChain {
             }
             count += 1;
             if count > MAX_IPV6_EXTENSIONS {
-                return Err(ParseError::new(Layer::Ipv6Extension, off, ParseErrorKind::BadExtensionChain));
+                return Err(ParseError::new(
+                    Layer::Ipv6Extension,
+                    off,
+                    ParseErrorKind::BadExtensionChain,
+                ));
             }
         }
-        Ok(Self { protocol: next, len: off, count, fragment })
+        Ok(Self {
+            protocol: next,
+            len: off,
+            count,
+            fragment,
+        })
     }
 }
 
@@ -300,7 +341,9 @@ mod tests {
         assert_eq!(e.kind, ParseErrorKind::BadExtensionChain);
         let b = [proto::UDP, 3, 0, 0];
         assert!(matches!(
-            ExtensionChain::walk(&b, proto::IPV6_ROUTE).unwrap_err().kind,
+            ExtensionChain::walk(&b, proto::IPV6_ROUTE)
+                .unwrap_err()
+                .kind,
             ParseErrorKind::Truncated { .. }
         ));
     }

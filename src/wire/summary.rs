@@ -1,7 +1,7 @@
 //! One pass over a packet that tells the engine everything it routes on: family,
 //! addresses, protocol, ports, fragment state, and for ICMP errors the quoted packet.
 
-use super::{EthernetFrame, EtherType, Ipv4Packet, Ipv6Packet, be16, icmpv4, icmpv6, ipv6, proto};
+use super::{EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet, be16, icmpv4, icmpv6, ipv6, proto};
 use crate::error::{Layer, ParseError, ParseErrorKind};
 use core::net::IpAddr;
 
@@ -163,7 +163,11 @@ impl PacketSummary {
         let eth = EthernetFrame::new_checked(frame)?;
         match eth.ethertype() {
             EtherType::IPV4 | EtherType::IPV6 => Self::parse_at(frame, eth.header_len()),
-            t => Err(ParseError::new(Layer::Ethernet, eth.header_len() - 2, ParseErrorKind::Unsupported(u32::from(t)))),
+            t => Err(ParseError::new(
+                Layer::Ethernet,
+                eth.header_len() - 2,
+                ParseErrorKind::Unsupported(u32::from(t)),
+            )),
         }
     }
 
@@ -180,9 +184,14 @@ impl PacketSummary {
             4 => parse_v4(l3),
             6 => parse_v6(l3),
             v if l3.is_empty() => Err(ParseError::truncated(Layer::Ipv4, 0, 1, usize::from(v))),
-            v => Err(ParseError::new(Layer::Ipv4, 0, ParseErrorKind::BadVersion(v))),
+            v => Err(ParseError::new(
+                Layer::Ipv4,
+                0,
+                ParseErrorKind::BadVersion(v),
+            )),
         };
-        s.map(|s| s.shifted(l3_offset)).map_err(|e| e.shifted(l3_offset))
+        s.map(|s| s.shifted(l3_offset))
+            .map_err(|e| e.shifted(l3_offset))
     }
 
     fn shifted(mut self, by: usize) -> Self {
@@ -211,15 +220,24 @@ impl PacketSummary {
 fn parse_v4(b: &[u8]) -> Result<PacketSummary, ParseError> {
     let ip = Ipv4Packet::new_checked(b)?;
     if !ip.verify_checksum() {
-        return Err(ParseError::new(Layer::Ipv4, 10, ParseErrorKind::BadChecksum));
+        return Err(ParseError::new(
+            Layer::Ipv4,
+            10,
+            ParseErrorKind::BadChecksum,
+        ));
     }
     let hl = ip.header_len();
     let total = usize::from(ip.total_len());
     let fo = ip.frag_offset();
     let fragment = if fo != 0 {
-        Fragment::NonFirst { ident: u32::from(ip.ident()), offset: fo }
+        Fragment::NonFirst {
+            ident: u32::from(ip.ident()),
+            offset: fo,
+        }
     } else if ip.more_frags() {
-        Fragment::First { ident: u32::from(ip.ident()) }
+        Fragment::First {
+            ident: u32::from(ip.ident()),
+        }
     } else {
         Fragment::Unfragmented
     };
@@ -250,7 +268,10 @@ fn parse_v6(b: &[u8]) -> Result<PacketSummary, ParseError> {
     let chain = ip.extensions()?;
     let fragment = match chain.fragment {
         None => Fragment::Unfragmented,
-        Some(f) if f.frag_offset != 0 => Fragment::NonFirst { ident: f.ident, offset: f.frag_offset },
+        Some(f) if f.frag_offset != 0 => Fragment::NonFirst {
+            ident: f.ident,
+            offset: f.frag_offset,
+        },
         Some(f) if f.more => Fragment::First { ident: f.ident },
         // An atomic fragment (offset 0, no more): a whole datagram behind a fragment header.
         Some(_) => Fragment::Unfragmented,
@@ -287,25 +308,42 @@ fn transport(s: &mut PacketSummary, l3: &[u8]) -> Result<(), ParseError> {
     match s.protocol {
         proto::TCP => {
             let t = super::TcpPacket::new_checked(l4).map_err(|e| e.shifted(at))?;
-            s.ports = Some(Ports { src: t.src_port(), dst: t.dst_port() });
+            s.ports = Some(Ports {
+                src: t.src_port(),
+                dst: t.dst_port(),
+            });
             s.tcp_flags = Some(t.flags());
         }
         proto::UDP => {
             let u = super::UdpPacket::new_checked(l4).map_err(|e| e.shifted(at))?;
             if whole && usize::from(u.len()) > l4.len() {
-                return Err(ParseError::new(Layer::Udp, at + 4, ParseErrorKind::BadLength(usize::from(u.len()))));
+                return Err(ParseError::new(
+                    Layer::Udp,
+                    at + 4,
+                    ParseErrorKind::BadLength(usize::from(u.len())),
+                ));
             }
-            s.ports = Some(Ports { src: u.src_port(), dst: u.dst_port() });
+            s.ports = Some(Ports {
+                src: u.src_port(),
+                dst: u.dst_port(),
+            });
         }
         proto::SCTP => {
             let p = super::SctpPacket::new_checked(l4).map_err(|e| e.shifted(at))?;
-            s.ports = Some(Ports { src: p.src_port(), dst: p.dst_port() });
+            s.ports = Some(Ports {
+                src: p.src_port(),
+                dst: p.dst_port(),
+            });
         }
         proto::ICMP if s.family == Family::V4 => {
             let m = super::Icmpv4Packet::new_checked(l4).map_err(|e| e.shifted(at))?;
             let ty = m.msg_type();
             let echo = matches!(ty, icmpv4::types::ECHO_REQUEST | icmpv4::types::ECHO_REPLY);
-            s.icmp = Some(IcmpSummary { msg_type: ty, code: m.code(), echo_ident: echo.then(|| m.echo_ident()) });
+            s.icmp = Some(IcmpSummary {
+                msg_type: ty,
+                code: m.code(),
+                echo_ident: echo.then(|| m.echo_ident()),
+            });
             if icmpv4::is_error(ty) && whole {
                 s.quoted = Some(quoted(l3, at + icmpv4::HEADER_LEN, Family::V4)?);
             }
@@ -314,7 +352,11 @@ fn transport(s: &mut PacketSummary, l3: &[u8]) -> Result<(), ParseError> {
             let m = super::Icmpv6Packet::new_checked(l4).map_err(|e| e.shifted(at))?;
             let ty = m.msg_type();
             let echo = matches!(ty, icmpv6::types::ECHO_REQUEST | icmpv6::types::ECHO_REPLY);
-            s.icmp = Some(IcmpSummary { msg_type: ty, code: m.code(), echo_ident: echo.then(|| m.echo_ident()) });
+            s.icmp = Some(IcmpSummary {
+                msg_type: ty,
+                code: m.code(),
+                echo_ident: echo.then(|| m.echo_ident()),
+            });
             if icmpv6::is_error(ty) && whole {
                 s.quoted = Some(quoted(l3, at + icmpv6::HEADER_LEN, Family::V6)?);
             }
@@ -330,26 +372,43 @@ const QUOTED_L4_MIN: usize = 8;
 
 fn quoted(l3: &[u8], at: usize, family: Family) -> Result<Quoted, ParseError> {
     let q = &l3[at..];
-    let wrap = |e: ParseError| ParseError { layer: Layer::QuotedIp, ..e.shifted(at) };
+    let wrap = |e: ParseError| ParseError {
+        layer: Layer::QuotedIp,
+        ..e.shifted(at)
+    };
     let (src, dst, protocol, hl, fragment) = match family {
         Family::V4 => {
             let ip = Ipv4Packet::new_checked_header(q).map_err(wrap)?;
             let fo = ip.frag_offset();
             let fragment = if fo != 0 {
-                Fragment::NonFirst { ident: u32::from(ip.ident()), offset: fo }
+                Fragment::NonFirst {
+                    ident: u32::from(ip.ident()),
+                    offset: fo,
+                }
             } else if ip.more_frags() {
-                Fragment::First { ident: u32::from(ip.ident()) }
+                Fragment::First {
+                    ident: u32::from(ip.ident()),
+                }
             } else {
                 Fragment::Unfragmented
             };
-            (IpAddr::from(ip.src()), IpAddr::from(ip.dst()), ip.protocol(), ip.header_len(), fragment)
+            (
+                IpAddr::from(ip.src()),
+                IpAddr::from(ip.dst()),
+                ip.protocol(),
+                ip.header_len(),
+                fragment,
+            )
         }
         Family::V6 => {
             let ip = Ipv6Packet::new_checked_header(q).map_err(wrap)?;
             let chain = ipv6::ExtensionChain::walk(&q[ipv6::HEADER_LEN..], ip.next_header())
                 .map_err(|e| wrap(e.shifted(ipv6::HEADER_LEN)))?;
             let fragment = match chain.fragment {
-                Some(f) if f.frag_offset != 0 => Fragment::NonFirst { ident: f.ident, offset: f.frag_offset },
+                Some(f) if f.frag_offset != 0 => Fragment::NonFirst {
+                    ident: f.ident,
+                    offset: f.frag_offset,
+                },
                 Some(f) if f.more => Fragment::First { ident: f.ident },
                 _ => Fragment::Unfragmented,
             };
@@ -366,17 +425,40 @@ fn quoted(l3: &[u8], at: usize, family: Family) -> Result<Quoted, ParseError> {
     let mut ports = None;
     let mut echo_ident = None;
     if fragment.has_transport_header() {
-        let needs_l4 = matches!(protocol, proto::TCP | proto::UDP | proto::SCTP | proto::ICMP | proto::ICMPV6);
+        let needs_l4 = matches!(
+            protocol,
+            proto::TCP | proto::UDP | proto::SCTP | proto::ICMP | proto::ICMPV6
+        );
         if needs_l4 && l4.len() < QUOTED_L4_MIN {
-            return Err(ParseError::truncated(Layer::QuotedTransport, at + hl, QUOTED_L4_MIN, l4.len()));
+            return Err(ParseError::truncated(
+                Layer::QuotedTransport,
+                at + hl,
+                QUOTED_L4_MIN,
+                l4.len(),
+            ));
         }
         match protocol {
-            proto::TCP | proto::UDP | proto::SCTP => ports = Some(Ports { src: be16(l4, 0), dst: be16(l4, 2) }),
-            proto::ICMP if family == Family::V4 && matches!(l4[0], icmpv4::types::ECHO_REQUEST | icmpv4::types::ECHO_REPLY) => {
+            proto::TCP | proto::UDP | proto::SCTP => {
+                ports = Some(Ports {
+                    src: be16(l4, 0),
+                    dst: be16(l4, 2),
+                })
+            }
+            proto::ICMP
+                if family == Family::V4
+                    && matches!(
+                        l4[0],
+                        icmpv4::types::ECHO_REQUEST | icmpv4::types::ECHO_REPLY
+                    ) =>
+            {
                 echo_ident = Some(be16(l4, 4));
             }
             proto::ICMPV6
-                if family == Family::V6 && matches!(l4[0], icmpv6::types::ECHO_REQUEST | icmpv6::types::ECHO_REPLY) =>
+                if family == Family::V6
+                    && matches!(
+                        l4[0],
+                        icmpv6::types::ECHO_REQUEST | icmpv6::types::ECHO_REPLY
+                    ) =>
             {
                 echo_ident = Some(be16(l4, 4));
             }
@@ -394,4 +476,132 @@ fn quoted(l3: &[u8], at: usize, family: Family) -> Result<Quoted, ParseError> {
         echo_ident,
         fragment,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{Icmpv4Type, Icmpv6Type, PacketBuilder, icmpv4};
+
+    #[test]
+    fn tcp_over_ethernet_with_vlan() {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .single_vlan(etherparse::VlanId::try_new(7).unwrap())
+            .ipv4([1, 2, 3, 4], [5, 6, 7, 8], 9)
+            .tcp(1000, 80, 1, 100)
+            .syn()
+            .write(&mut f, b"abc")
+            .unwrap();
+        f.extend_from_slice(&[0; 6]); // Ethernet padding is not payload
+        let s = PacketSummary::parse_ethernet(&f).unwrap();
+        assert_eq!(s.l3_offset, 18);
+        assert_eq!(s.l4_offset, 38);
+        assert_eq!(s.l3_len, 43);
+        assert_eq!(s.ports, Some(Ports { src: 1000, dst: 80 }));
+        assert_eq!(s.tcp_flags, Some(crate::wire::tcp::flags::SYN));
+        assert_eq!(s.ttl, 9);
+        assert_eq!(s.l4_len(), 23);
+        assert_eq!(s.fragment, Fragment::Unfragmented);
+    }
+
+    #[test]
+    fn bad_ipv4_checksum_and_versions() {
+        let mut p = Vec::new();
+        PacketBuilder::ipv4([1, 2, 3, 4], [5, 6, 7, 8], 9).udp(1, 2).write(&mut p, b"x").unwrap();
+        p[10] ^= 1;
+        assert_eq!(PacketSummary::parse(&p).unwrap_err().kind, ParseErrorKind::BadChecksum);
+        assert_eq!(PacketSummary::parse(&[0x50; 40]).unwrap_err().kind, ParseErrorKind::BadVersion(5));
+        assert!(PacketSummary::parse(&[]).is_err());
+        let e = PacketSummary::parse_ethernet(&[0u8; 14]).unwrap_err();
+        assert_eq!((e.layer, e.kind), (Layer::Ethernet, ParseErrorKind::Unsupported(0)));
+    }
+
+    #[test]
+    fn udp_length_beyond_payload_is_refused() {
+        let mut p = Vec::new();
+        PacketBuilder::ipv4([1, 2, 3, 4], [5, 6, 7, 8], 9).udp(1, 2).write(&mut p, b"xy").unwrap();
+        p[25] = 11;
+        let e = PacketSummary::parse(&p).unwrap_err();
+        assert_eq!((e.layer, e.offset, e.kind), (Layer::Udp, 24, ParseErrorKind::BadLength(11)));
+    }
+
+    #[test]
+    fn ipv6_fragments() {
+        let mut p = Vec::new();
+        let frag = etherparse::Ipv6FragmentHeader::new(
+            etherparse::IpNumber::UDP,
+            etherparse::IpFragOffset::try_new(0).unwrap(),
+            true,
+            0x55,
+        );
+        let mut ip = etherparse::Ipv6Header {
+            payload_length: 8 + 8 + 4,
+            next_header: etherparse::IpNumber::IPV6_FRAGMENTATION_HEADER,
+            hop_limit: 3,
+            source: [1; 16],
+            destination: [2; 16],
+            ..Default::default()
+        };
+        ip.write(&mut p).unwrap();
+        frag.write(&mut p).unwrap();
+        p.extend_from_slice(&[0, 53, 0, 54, 0, 100, 0x12, 0x34, 1, 2, 3, 4]);
+        let s = PacketSummary::parse(&p).unwrap();
+        assert_eq!(s.fragment, Fragment::First { ident: 0x55 });
+        assert_eq!(s.ports, Some(Ports { src: 53, dst: 54 }));
+        assert_eq!(s.l4_offset, 48);
+        // Non-first: no ports.
+        p[42..44].copy_from_slice(&(1480u16).to_be_bytes());
+        let s = PacketSummary::parse(&p).unwrap();
+        assert_eq!(s.fragment, Fragment::NonFirst { ident: 0x55, offset: 1480 });
+        assert_eq!(s.ports, None);
+        // Payload length disagreeing with the buffer.
+        ip.payload_length = 200;
+        let mut q = Vec::new();
+        ip.write(&mut q).unwrap();
+        q.extend_from_slice(&p[40..]);
+        assert!(matches!(PacketSummary::parse(&q).unwrap_err().kind, ParseErrorKind::Truncated { .. }));
+    }
+
+    #[test]
+    fn icmp_errors_quote_their_packet() {
+        let mut orig = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9).tcp(1111, 2222, 5, 6).write(&mut orig, b"zz").unwrap();
+        let mut p = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 2], [10, 0, 0, 1], 9)
+            .icmpv4(Icmpv4Type::DestinationUnreachable(icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                next_hop_mtu: 1400,
+            }))
+            .write(&mut p, &orig[..28])
+            .unwrap();
+        let s = PacketSummary::parse(&p).unwrap();
+        let q = s.quoted.unwrap();
+        assert_eq!(s.icmp.unwrap().msg_type, 3);
+        assert_eq!((q.l3_offset, q.l4_offset, q.l4_len), (28, 48, 8));
+        assert_eq!(q.ports, Some(Ports { src: 1111, dst: 2222 }));
+        assert_eq!(q.protocol, proto::TCP);
+        // Fewer than 8 quoted transport bytes is malformed.
+        let mut short = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 2], [10, 0, 0, 1], 9)
+            .icmpv4(Icmpv4Type::DestinationUnreachable(icmpv4::DestUnreachableHeader::Port))
+            .write(&mut short, &orig[..26])
+            .unwrap();
+        let e = PacketSummary::parse(&short).unwrap_err();
+        assert_eq!((e.layer, e.offset), (Layer::QuotedTransport, 48));
+
+        let mut orig6 = Vec::new();
+        PacketBuilder::ipv6([1; 16], [2; 16], 9).udp(53, 5353).write(&mut orig6, b"answer").unwrap();
+        let mut p6 = Vec::new();
+        PacketBuilder::ipv6([2; 16], [1; 16], 9)
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(&mut p6, &orig6)
+            .unwrap();
+        let s = PacketSummary::parse(&p6).unwrap();
+        let q = s.quoted.unwrap();
+        assert_eq!(q.ports, Some(Ports { src: 53, dst: 5353 }));
+        assert_eq!(q.src, IpAddr::from([1u8; 16]));
+        let mut echo = Vec::new();
+        PacketBuilder::ipv6([2; 16], [1; 16], 9).icmpv6_echo_reply(9, 1).write(&mut echo, b"").unwrap();
+        assert_eq!(PacketSummary::parse(&echo).unwrap().icmp.unwrap().echo_ident, Some(9));
+    }
 }

@@ -39,11 +39,20 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     pub fn new_checked(buffer: T) -> Result<Self, ParseError> {
         let b = buffer.as_ref();
         if b.len() < MIN_HEADER_LEN {
-            return Err(ParseError::truncated(Layer::Tcp, 0, MIN_HEADER_LEN, b.len()));
+            return Err(ParseError::truncated(
+                Layer::Tcp,
+                0,
+                MIN_HEADER_LEN,
+                b.len(),
+            ));
         }
         let hl = usize::from(b[12] >> 4) * 4;
         if hl < MIN_HEADER_LEN {
-            return Err(ParseError::new(Layer::Tcp, 12, ParseErrorKind::BadHeaderLength(hl)));
+            return Err(ParseError::new(
+                Layer::Tcp,
+                12,
+                ParseErrorKind::BadHeaderLength(hl),
+            ));
         }
         if hl > b.len() {
             return Err(ParseError::truncated(Layer::Tcp, 0, hl, b.len()));
@@ -128,6 +137,9 @@ mod tests {
         assert_eq!(t.flags(), 0x12);
         assert!(TcpPacket::new_checked(&b[..22]).is_err());
         b[12] = 0x40;
-        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap_err().kind, ParseErrorKind::BadHeaderLength(16));
+        assert_eq!(
+            TcpPacket::new_checked(&b[..]).unwrap_err().kind,
+            ParseErrorKind::BadHeaderLength(16)
+        );
     }
 }

@@ -28,7 +28,11 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         }
         let l = usize::from(be16(b, 4));
         if l < HEADER_LEN {
-            return Err(ParseError::new(Layer::Udp, 4, ParseErrorKind::BadHeaderLength(l)));
+            return Err(ParseError::new(
+                Layer::Udp,
+                4,
+                ParseErrorKind::BadHeaderLength(l),
+            ));
         }
         Ok(Self { buffer })
     }
@@ -104,7 +108,10 @@ mod tests {
         b[5] = 8;
         assert!(UdpPacket::new_checked(&b[..]).unwrap().is_empty());
         b[5] = 7;
-        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap_err().kind, ParseErrorKind::BadHeaderLength(7));
+        assert_eq!(
+            UdpPacket::new_checked(&b[..]).unwrap_err().kind,
+            ParseErrorKind::BadHeaderLength(7)
+        );
         assert!(UdpPacket::new_checked(&b[..7]).is_err());
         assert_eq!(mangle_zero(0), 0xffff);
         assert_eq!(mangle_zero(5), 5);
