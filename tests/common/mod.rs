@@ -425,3 +425,18 @@ pub fn write_raw_pcap(path: &std::path::Path, packets: &[Vec<u8>]) {
         w.write_packet(&pkt).unwrap();
     }
 }
+
+/// Like [`split_ip`] for a quoted packet whose lengths describe a longer original: the
+/// transport bytes are whatever follows the header(s) in `p`.
+#[allow(clippy::type_complexity)]
+pub fn split_ip_header_only(p: &[u8]) -> Option<(&[u8], &[u8], u8, &[u8], bool, bool)> {
+    let mut fixed = p.to_vec();
+    match p.first()? >> 4 {
+        4 => fixed[2..4].copy_from_slice(&(p.len() as u16).to_be_bytes()),
+        6 => fixed[4..6].copy_from_slice(&(p.len().checked_sub(40)? as u16).to_be_bytes()),
+        _ => return None,
+    }
+    let (_, _, proto, l4, whole, v6) = split_ip(&fixed).ok()?;
+    let off = p.len() - l4.len();
+    Some((&p[12..16], &p[16..20], proto, &p[off..], whole, v6))
+}
