@@ -5,4 +5,7 @@
 //! eqn. 3) where the change is a few fields, and computed in full only for headers this
 //! crate creates.
 
+pub mod dr;
 pub mod nat;
+pub mod ttl;
+pub mod tunnel;

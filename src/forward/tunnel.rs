@@ -1,0 +1,461 @@
+//! IPVS tunnel forwarding ("VS/TUN"): IPIP (4in4, 6in6, 4in6, 6in4), GUE and GRE
+//! encapsulation, and the matching decapsulation a real server (or a test) performs.
+//!
+//! The outer header is built as the kernel's `ip_vs_tunnel_xmit` (IPv4 outer) and
+//! `ip_vs_tunnel_xmit_v6` (IPv6 outer) build it, after `ip_vs_prepare_tunneled_skb`:
+//!
+//! - TTL / hop limit = the inner TTL / hop limit (decrement it first with
+//!   [`crate::forward::ttl::decrement`], as `__ip_vs_get_out_rt` does before encapsulating);
+//! - TOS / traffic class = `INET_ECN_encapsulate(inner, inner)`: the inner DS field, whose
+//!   ECN bits are copied unless they are CE, which becomes ECT(0) (RFC 6040 "normal mode");
+//! - IPv4 outer: DF copied from an IPv4 inner packet only when [`Tunnel::copy_df`]
+//!   (sysctl `pmtu_disc`) is set, never for an IPv6 inner packet; fragment offset 0, MF 0;
+//! - IPv4 outer identification: `ip_select_ident(net, skb, NULL)` writes 0 when DF is set
+//!   (there is no socket and `ignore_df` is still clear at that point) and a per-destination
+//!   hashed counter otherwise; this crate writes 0 when DF is set and the caller's `ip_id`
+//!   otherwise;
+//! - IPv6 outer: flow label 0;
+//! - the inner packet is not modified (its IPv4 header checksum, which the kernel recomputes
+//!   with `ip_send_check`, has already been verified here).
+//!
+//! GUE (`ipvs_gue_encap`): UDP source port from a flow hash as `udp_flow_src_port` maps it,
+//! destination port [`TunnelKind::Gue::port`], a 4-byte GUE header with `proto_ctype` 4
+//! or 41 and no options. Linux adds the remote-checksum-offload option only for
+//! `CHECKSUM_PARTIAL` packets; packets handed to this crate always carry complete
+//! checksums, so [`GueChecksum::RemCsum`] behaves exactly as [`GueChecksum::Csum`]. The UDP
+//! checksum is computed in full for `Csum`/`RemCsum` (a result of 0 is sent as 0xFFFF) and
+//! is 0 otherwise, over IPv6 as well: `udp6_set_csum(nocheck = true, ..)` writes 0 (RFC
+//! 6935/6936 zero-checksum UDP tunnels).
+//!
+//! GRE (`ipvs_gre_encap` / `gre_build_header`): version 0, protocol 0x0800 or 0x86DD,
+//! optional checksum over the GRE header and payload. The kernel never adds a key; this
+//! crate can (RFC 2890) for embedders that need one.
+
+use core::hash::Hasher;
+use core::net::IpAddr;
+
+use siphasher::sip::SipHasher13;
+
+use crate::buf::PacketBuf;
+use crate::checksum;
+use crate::error::{Layer, ParseError, ParseErrorKind, RewriteError};
+use crate::wire::{
+    EtherType, Family, GrePacket, GuePacket, PacketSummary, UdpPacket, gre, gue, ipv4, ipv6, proto,
+    udp,
+};
+
+/// The UDP checksum policy of a GUE tunnel (ipvsadm `--tun-nocsum`, `--tun-csum`,
+/// `--tun-remcsum`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum GueChecksum {
+    /// No UDP checksum (the field is 0), the default.
+    None,
+    /// A full UDP checksum.
+    Csum,
+    /// Remote checksum offload. Linux adds the REMCSUM option only to packets whose
+    /// checksum is still to be completed (`CHECKSUM_PARTIAL`); this crate's packets never
+    /// are, so this is the same as [`GueChecksum::Csum`] on the wire.
+    RemCsum,
+}
+
+/// The encapsulation of a tunnel destination (ipvsadm `--tun-type`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum TunnelKind {
+    /// Plain IP in IP: protocol 4 for an IPv4 inner packet, 41 for IPv6.
+    Ipip,
+    /// Generic UDP Encapsulation to a UDP port (`--tun-port`).
+    Gue {
+        /// UDP destination port.
+        port: u16,
+        /// UDP checksum policy.
+        checksum: GueChecksum,
+    },
+    /// GRE (RFC 2784), optionally with a checksum and an RFC 2890 key.
+    Gre {
+        /// Whether the GRE checksum is present.
+        checksum: bool,
+        /// The key, if any (Linux IPVS never sends one).
+        key: Option<u32>,
+    },
+}
+
+/// A tunnel to one real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunnel {
+    /// The encapsulation.
+    pub kind: TunnelKind,
+    /// Outer source address (the kernel uses the route's source address for the dest).
+    pub src: IpAddr,
+    /// Outer destination address (the real server).
+    pub dst: IpAddr,
+    /// Copy DF from an IPv4 inner packet to an IPv4 outer header, and apply path-MTU
+    /// rules to tunnelled IPv4 packets: the kernel's `net.ipv4.vs.pmtu_disc`, default on.
+    pub copy_df: bool,
+    /// Key of the SipHash-1-3 flow hash that picks the GUE UDP source port. Supply a
+    /// secret random key; the default of zero makes ports predictable.
+    pub flow_hash_key: [u8; 16],
+}
+
+impl Tunnel {
+    /// A tunnel with `copy_df` on and a zero flow-hash key.
+    #[must_use]
+    pub const fn new(kind: TunnelKind, src: IpAddr, dst: IpAddr) -> Self {
+        Self {
+            kind,
+            src,
+            dst,
+            copy_df: true,
+            flow_hash_key: [0; 16],
+        }
+    }
+
+    /// Bytes the encapsulation adds: outer IP header (20 or 40), plus UDP and GUE (8 + 4)
+    /// or GRE (4, + 4 with checksum, + 4 with key).
+    #[must_use]
+    pub const fn overhead(&self) -> usize {
+        let ip = match self.src {
+            IpAddr::V4(_) => ipv4::MIN_HEADER_LEN,
+            IpAddr::V6(_) => ipv6::HEADER_LEN,
+        };
+        ip + self.encap_len()
+    }
+
+    /// Bytes between the outer IP header and the inner packet.
+    const fn encap_len(&self) -> usize {
+        match self.kind {
+            TunnelKind::Ipip => 0,
+            TunnelKind::Gue { .. } => udp::HEADER_LEN + gue::HEADER_LEN,
+            TunnelKind::Gre { checksum, key } => gre::header_len(checksum, key.is_some(), false),
+        }
+    }
+
+    /// The outer family, or `FamilyMismatch` if source and destination differ.
+    fn outer_family(&self) -> Result<Family, RewriteError> {
+        match (self.src, self.dst) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => Ok(Family::V4),
+            (IpAddr::V6(_), IpAddr::V6(_)) => Ok(Family::V6),
+            _ => Err(RewriteError::FamilyMismatch),
+        }
+    }
+}
+
+/// Lowest port of Linux's default `ip_local_port_range`.
+pub const GUE_SRC_PORT_MIN: u16 = 32768;
+/// Highest port of Linux's default `ip_local_port_range` (exclusive bound of the
+/// `udp_flow_src_port` scaling, so the largest port actually produced is 60998).
+pub const GUE_SRC_PORT_MAX: u16 = 60999;
+
+/// The GUE UDP source port for a flow: a 32-bit flow hash `h` mapped as Linux's
+/// `udp_flow_src_port` does, `h ^= h << 16; min + ((h as u64 * (max - min)) >> 32)`.
+#[must_use]
+pub fn udp_flow_src_port(hash: u32) -> u16 {
+    let h = hash ^ (hash << 16);
+    let span = u64::from(GUE_SRC_PORT_MAX - GUE_SRC_PORT_MIN);
+    // (h * span) >> 32 < span, so the sum stays below GUE_SRC_PORT_MAX.
+    GUE_SRC_PORT_MIN + ((u64::from(h) * span) >> 32) as u16
+}
+
+/// The keyed flow hash of the inner packet: SipHash-1-3 over addresses, protocol and
+/// ports (when present), truncated to 32 bits.
+fn flow_hash(s: &PacketSummary, key: &[u8; 16]) -> u32 {
+    let mut h = SipHasher13::new_with_key(key);
+    let addr = |h: &mut SipHasher13, a: IpAddr| match a {
+        IpAddr::V4(a) => h.write(&a.octets()),
+        IpAddr::V6(a) => h.write(&a.octets()),
+    };
+    addr(&mut h, s.src);
+    addr(&mut h, s.dst);
+    h.write_u8(s.protocol);
+    if let Some(p) = s.ports {
+        h.write(&p.src.to_be_bytes());
+        h.write(&p.dst.to_be_bytes());
+    }
+    h.finish() as u32
+}
+
+/// `INET_ECN_encapsulate(inner, inner)`: keep the DS field, copy ECN unless it is CE (3),
+/// which becomes ECT(0) (2).
+#[must_use]
+pub const fn ecn_encapsulate(inner: u8) -> u8 {
+    if inner & 3 == 3 {
+        (inner & !3) | 2
+    } else {
+        inner
+    }
+}
+
+/// Encapsulates the IP packet in `buf` for tunnel `t`, prepending the outer headers in
+/// the buffer's headroom.
+///
+/// `ip_id` is the outer IPv4 identification used when DF is clear (the kernel draws it
+/// from `ip_select_ident`'s hashed counters); with DF set the identification is 0, as
+/// Linux writes for socketless DF packets. It is ignored for an IPv6 outer header.
+///
+/// Bytes behind the inner packet's own length (link-layer padding) are dropped first.
+///
+/// # Errors
+/// [`RewriteError::Parse`] if the inner packet is malformed, [`RewriteError::FamilyMismatch`]
+/// if `t.src` and `t.dst` are of different families, [`RewriteError::TooLong`] if the
+/// outer packet would exceed 65535 bytes (IPv4 total length or IPv6 payload length),
+/// [`RewriteError::InsufficientHeadroom`] if fewer than [`Tunnel::overhead`] bytes of
+/// headroom are free. On error the buffer is unchanged.
+pub fn encapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    t: &Tunnel,
+    ip_id: u16,
+) -> Result<(), RewriteError> {
+    let s = PacketSummary::parse(buf.packet())?;
+    let outer = t.outer_family()?;
+    let inner_len = s.l3_len;
+    let overhead = t.overhead();
+    let total = overhead + inner_len;
+    let limit = match outer {
+        Family::V4 => 0xffff,
+        Family::V6 => 0xffff + ipv6::HEADER_LEN,
+    };
+    if total > limit {
+        return Err(RewriteError::TooLong(total));
+    }
+    if buf.headroom() < overhead {
+        return Err(RewriteError::InsufficientHeadroom {
+            needed: overhead,
+            available: buf.headroom(),
+        });
+    }
+    let (inner_proto, ethertype) = match s.family {
+        Family::V4 => (proto::IPIP, EtherType::IPV4),
+        Family::V6 => (proto::IPV6, EtherType::IPV6),
+    };
+    let sport = match t.kind {
+        TunnelKind::Gue { .. } => udp_flow_src_port(flow_hash(&s, &t.flow_hash_key)),
+        _ => 0,
+    };
+
+    // Validation done: from here on nothing fails.
+    buf.truncate(inner_len);
+    buf.prepend(overhead)?;
+    let pkt = buf.packet_mut();
+    let ip_len = overhead - t.encap_len();
+    let (outer_proto, encap) = match t.kind {
+        TunnelKind::Ipip => (inner_proto, 0),
+        TunnelKind::Gue { port, checksum: ck } => {
+            let u = &mut pkt[ip_len..];
+            let udp_len = (total - ip_len) as u16;
+            u[0..2].copy_from_slice(&sport.to_be_bytes());
+            u[2..4].copy_from_slice(&port.to_be_bytes());
+            u[4..6].copy_from_slice(&udp_len.to_be_bytes());
+            u[6..8].fill(0);
+            gue::emit_header(&mut u[udp::HEADER_LEN..], inner_proto);
+            if ck != GueChecksum::None {
+                let pseudo = match (t.src, t.dst) {
+                    (IpAddr::V4(a), IpAddr::V4(b)) => {
+                        checksum::pseudo_v4(a, b, proto::UDP, udp_len)
+                    }
+                    (IpAddr::V6(a), IpAddr::V6(b)) => {
+                        checksum::pseudo_v6(a, b, proto::UDP, u32::from(udp_len))
+                    }
+                    _ => 0, // outer_family() checked above
+                };
+                let c = udp::mangle_zero(checksum::finish(checksum::add(
+                    pseudo,
+                    &u[..usize::from(udp_len)],
+                )));
+                u[6..8].copy_from_slice(&c.to_be_bytes());
+            }
+            (proto::UDP, udp::HEADER_LEN + gue::HEADER_LEN)
+        }
+        TunnelKind::Gre { checksum: ck, key } => {
+            let g = &mut pkt[ip_len..];
+            gre::emit_header(g, ethertype, ck, key);
+            if ck {
+                let c = checksum::checksum(g);
+                g[4..6].copy_from_slice(&c.to_be_bytes());
+            }
+            (proto::GRE, gre::header_len(ck, key.is_some(), false))
+        }
+    };
+    debug_assert_eq!(ip_len + encap, overhead);
+    let tos = ecn_encapsulate(s.tos);
+    match (t.src, t.dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            let df = t.copy_df && s.family == Family::V4 && s.dont_frag;
+            let (flags, ident) = if df { (ipv4::FLAG_DF, 0) } else { (0, ip_id) };
+            ipv4::emit_header(
+                pkt,
+                tos,
+                total as u16,
+                ident,
+                flags,
+                s.ttl,
+                outer_proto,
+                src,
+                dst,
+            );
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let payload = (total - ipv6::HEADER_LEN) as u16;
+            ipv6::emit_header(pkt, tos, 0, payload, outer_proto, s.ttl, src, dst);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// What [`decapsulate`] found.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decapsulated {
+    /// The encapsulation. For GUE, `checksum` is [`GueChecksum::Csum`] when the UDP
+    /// checksum was present (and verified), else [`GueChecksum::None`]; for GRE, the key
+    /// is reported.
+    pub kind: TunnelKind,
+    /// Outer source address.
+    pub outer_src: IpAddr,
+    /// Outer destination address.
+    pub outer_dst: IpAddr,
+    /// Outer TOS / traffic class (for RFC 6040 ECN decapsulation by the embedder).
+    pub outer_tos: u8,
+    /// Outer TTL / hop limit.
+    pub outer_ttl: u8,
+    /// Summary of the inner packet, which now starts at byte 0 of the buffer.
+    pub inner: PacketSummary,
+}
+
+fn gue_unsupported(at: usize, v: u32) -> RewriteError {
+    RewriteError::Parse(ParseError::new(
+        Layer::Gue,
+        at,
+        ParseErrorKind::Unsupported(v),
+    ))
+}
+
+/// Removes a tunnel encapsulation: an outer IPv4 or IPv6 header carrying IPIP (4),
+/// IPv6 (41), GRE (47), or UDP to one of `gue_ports` with a GUE header. Afterwards the
+/// buffer holds exactly the inner packet (trailing bytes beyond its length are dropped).
+///
+/// The outer IPv4 header checksum, the GRE checksum (if present) and the UDP checksum
+/// (if non-zero; zero is accepted over IPv6 too, as RFC 6936 allows for tunnels and as
+/// [`encapsulate`] sends it) are verified, and the inner packet must parse and be of the
+/// family the outer header announces.
+///
+/// # Errors
+/// [`RewriteError::NotEncapsulated`] if the packet is not a tunnel packet (another
+/// protocol, a UDP port not in `gue_ports`, a GRE or GUE protocol that is not IPv4 or
+/// IPv6, a fragmented outer packet); [`RewriteError::Parse`] if the outer or inner packet
+/// is malformed, a checksum fails, or a GUE header carries the remote-checksum option,
+/// which this crate does not process. On error the buffer is unchanged.
+pub fn decapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    gue_ports: &[u16],
+) -> Result<Decapsulated, RewriteError> {
+    let pkt = buf.packet();
+    let s = PacketSummary::parse(pkt)?;
+    if s.fragment != crate::wire::Fragment::Unfragmented {
+        return Err(RewriteError::NotEncapsulated);
+    }
+    let l4 = s.l4_offset;
+    let end = s.l3_len;
+    let (kind, inner_off, inner_family) = match s.protocol {
+        proto::IPIP => (TunnelKind::Ipip, l4, Family::V4),
+        proto::IPV6 => (TunnelKind::Ipip, l4, Family::V6),
+        proto::GRE => {
+            let g = GrePacket::new_checked(&pkt[l4..end]).map_err(|e| e.shifted(l4))?;
+            if !g.verify_checksum() {
+                return Err(
+                    ParseError::new(Layer::Gre, l4 + 4, ParseErrorKind::BadChecksum).into(),
+                );
+            }
+            let fam = match g.protocol() {
+                EtherType::IPV4 => Family::V4,
+                EtherType::IPV6 => Family::V6,
+                _ => return Err(RewriteError::NotEncapsulated),
+            };
+            (
+                TunnelKind::Gre {
+                    checksum: g.checksum().is_some(),
+                    key: g.key(),
+                },
+                l4 + g.header_len(),
+                fam,
+            )
+        }
+        proto::UDP => {
+            let u = UdpPacket::new_checked(&pkt[l4..end]).map_err(|e| e.shifted(l4))?;
+            if !gue_ports.contains(&u.dst_port()) {
+                return Err(RewriteError::NotEncapsulated);
+            }
+            let udp_len = usize::from(u.len());
+            let dgram = &pkt[l4..l4 + udp_len];
+            let ck = if u.checksum() == 0 {
+                GueChecksum::None
+            } else {
+                let pseudo = match (s.src, s.dst) {
+                    (IpAddr::V4(a), IpAddr::V4(b)) => {
+                        checksum::pseudo_v4(a, b, proto::UDP, u.len())
+                    }
+                    (IpAddr::V6(a), IpAddr::V6(b)) => {
+                        checksum::pseudo_v6(a, b, proto::UDP, u32::from(u.len()))
+                    }
+                    _ => 0,
+                };
+                if checksum::finish(checksum::add(pseudo, dgram)) != 0 {
+                    return Err(ParseError::new(
+                        Layer::Udp,
+                        l4 + udp::CHECKSUM_OFFSET,
+                        ParseErrorKind::BadChecksum,
+                    )
+                    .into());
+                }
+                GueChecksum::Csum
+            };
+            let g_at = l4 + udp::HEADER_LEN;
+            let g =
+                GuePacket::new_checked(&dgram[udp::HEADER_LEN..]).map_err(|e| e.shifted(g_at))?;
+            if g.remcsum().is_some() {
+                return Err(gue_unsupported(g_at + 4, gue::PFLAG_REMCSUM));
+            }
+            let fam = match g.protocol() {
+                proto::IPIP => Family::V4,
+                proto::IPV6 => Family::V6,
+                _ => return Err(RewriteError::NotEncapsulated),
+            };
+            (
+                TunnelKind::Gue {
+                    port: u.dst_port(),
+                    checksum: ck,
+                },
+                g_at + g.header_len(),
+                fam,
+            )
+        }
+        _ => return Err(RewriteError::NotEncapsulated),
+    };
+    // The inner packet must lie within the outer payload (UDP: within the datagram).
+    let inner_end = match kind {
+        TunnelKind::Gue { .. } => l4 + usize::from(crate::wire::be16(pkt, l4 + 4)),
+        _ => end,
+    };
+    let inner =
+        PacketSummary::parse(&pkt[inner_off..inner_end]).map_err(|e| e.shifted(inner_off))?;
+    if inner.family != inner_family {
+        return Err(RewriteError::NotEncapsulated);
+    }
+    let out = Decapsulated {
+        kind,
+        outer_src: s.src,
+        outer_dst: s.dst,
+        outer_tos: s.tos,
+        outer_ttl: s.ttl,
+        inner,
+    };
+    buf.advance(inner_off)?;
+    buf.truncate(inner.l3_len);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
