@@ -151,8 +151,10 @@ fn verify_inner(
             }
             let l4 = &l4[..ulen];
             let have = u16::from_be_bytes([l4[6], l4[7]]);
+            let dport = u16::from_be_bytes([l4[2], l4[3]]);
             if have == 0 {
-                if family6 {
+                // RFC 6935/6936: zero-checksum UDP tunnels over IPv6 are allowed.
+                if family6 && !opts.gue_ports.contains(&dport) {
                     return Err("zero UDP checksum over IPv6".into());
                 }
             } else {
@@ -165,7 +167,6 @@ fn verify_inner(
                 }
                 v.checked += 1;
             }
-            let dport = u16::from_be_bytes([l4[2], l4[3]]);
             if opts.gue_ports.contains(&dport) {
                 let g = &l4[8..];
                 if g.len() < 4 {
