@@ -28,7 +28,10 @@ fn run(kind: &str, n: u64) {
             let kind = if kind == "ipip_encap" {
                 tunnel::TunnelKind::Ipip
             } else {
-                tunnel::TunnelKind::Gue { port: 6080, checksum: tunnel::GueChecksum::None }
+                tunnel::TunnelKind::Gue {
+                    port: 6080,
+                    checksum: tunnel::GueChecksum::None,
+                }
             };
             let t = tunnel::Tunnel::new(kind, IpAddr::from([192, 0, 2, 254]), rips[0]);
             let mut buf = lvs::PacketBuf::with_headroom(64, &pkt);
@@ -53,7 +56,10 @@ fn run(kind: &str, n: u64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     match args.as_slice() {
         [kind, n] => run(kind, n.parse().expect("N is a number")),
         _ => {

@@ -67,10 +67,10 @@ pub struct NatOptions {
 /// zero IPv6 UDP checksum, a bad SCTP or ICMP checksum, or a port change on an SCTP
 /// fragment. The buffer is unchanged on error.
 pub fn inbound(pkt: &mut [u8], rip: IpAddr, rport: u16) -> Result<(), RewriteError> {
-    if let IpAddr::V4(a) = rip {
-        if fast_v4(pkt, Side::Dst, a.to_bits(), rport) {
-            return Ok(());
-        }
+    if let IpAddr::V4(a) = rip
+        && fast_v4(pkt, Side::Dst, a.to_bits(), rport)
+    {
+        return Ok(());
     }
     general(pkt, Side::Dst, rip, rport)
 }
@@ -84,10 +84,10 @@ pub fn inbound(pkt: &mut [u8], rip: IpAddr, rport: u16) -> Result<(), RewriteErr
 /// # Errors
 /// As [`inbound`]. The buffer is unchanged on error.
 pub fn outbound(pkt: &mut [u8], vip: IpAddr, vport: u16) -> Result<(), RewriteError> {
-    if let IpAddr::V4(a) = vip {
-        if fast_v4(pkt, Side::Src, a.to_bits(), vport) {
-            return Ok(());
-        }
+    if let IpAddr::V4(a) = vip
+        && fast_v4(pkt, Side::Src, a.to_bits(), vport)
+    {
+        return Ok(());
     }
     general(pkt, Side::Src, vip, vport)
 }
@@ -175,7 +175,12 @@ fn fast_v4(pkt: &mut [u8], side: Side, addr: u32, port: u16) -> bool {
     let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
     let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
     // IPv4, unfragmented (offset 0, MF clear), header and length consistent with the buffer.
-    if hdr[0] >> 4 != 4 || hl < ipv4::MIN_HEADER_LEN || total < hl || total > pkt.len() || frag & 0x3fff != 0 {
+    if hdr[0] >> 4 != 4
+        || hl < ipv4::MIN_HEADER_LEN
+        || total < hl
+        || total > pkt.len()
+        || frag & 0x3fff != 0
+    {
         return false;
     }
     let sum = if hl == ipv4::MIN_HEADER_LEN {
@@ -190,13 +195,18 @@ fn fast_v4(pkt: &mut [u8], side: Side, addr: u32, port: u16) -> bool {
     let (ip, l4) = pkt[..total].split_at_mut(hl);
     let (csum_at, is_udp) = match protocol {
         proto::TCP => match l4.first_chunk::<{ tcp::MIN_HEADER_LEN }>() {
-            Some(t) if (tcp::MIN_HEADER_LEN..=l4.len()).contains(&(usize::from(t[12] >> 4) * 4)) => {
+            Some(t)
+                if (tcp::MIN_HEADER_LEN..=l4.len()).contains(&(usize::from(t[12] >> 4) * 4)) =>
+            {
                 (tcp::CHECKSUM_OFFSET, false)
             }
             _ => return false,
         },
         proto::UDP => match l4.first_chunk::<{ udp::HEADER_LEN }>() {
-            Some(u) if (udp::HEADER_LEN..=l4.len()).contains(&usize::from(u16::from_be_bytes([u[4], u[5]]))) => {
+            Some(u)
+                if (udp::HEADER_LEN..=l4.len())
+                    .contains(&usize::from(u16::from_be_bytes([u[4], u[5]]))) =>
+            {
                 (udp::CHECKSUM_OFFSET, true)
             }
             _ => return false,
@@ -211,7 +221,12 @@ fn fast_v4(pkt: &mut [u8], side: Side, addr: u32, port: u16) -> bool {
     let Some(ip) = ip.first_chunk_mut::<20>() else {
         return false;
     };
-    let old_addr = u32::from_be_bytes([ip[addr_at], ip[addr_at + 1], ip[addr_at + 2], ip[addr_at + 3]]);
+    let old_addr = u32::from_be_bytes([
+        ip[addr_at],
+        ip[addr_at + 1],
+        ip[addr_at + 2],
+        ip[addr_at + 3],
+    ]);
     let old_port = u16::from_be_bytes([l4[port_at], l4[port_at + 1]]);
     ip[addr_at..addr_at + 4].copy_from_slice(&addr.to_be_bytes());
     l4[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
