@@ -43,7 +43,7 @@ fn run(kind: &str, n: u64) {
             }
         }
         "dr_macs" => {
-            let mut f = vec![0u8; 14 + 64];
+            let mut f = [0u8; 14 + 64];
             f[12..14].copy_from_slice(&[0x08, 0x00]);
             f[14..].copy_from_slice(&pkt);
             for i in 0..n {
