@@ -45,6 +45,12 @@ pub mod time;
 pub mod wire;
 
 pub use buf::PacketBuf;
+
+/// The README's examples, compiled and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use error::{Layer, ParseError, ParseErrorKind, RewriteError};
 pub use time::Instant;
 pub use wire::PacketSummary;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test of the crate on a fresh machine, installing what the tests need:
+# tshark (the independent checker of rewritten captures) and cargo-fuzz (the fuzz runs).
+# Usage: ./scripts/test-all.sh            (FUZZ_SECONDS=60 per fuzz target by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if ! command -v tshark >/dev/null; then
+  echo "== installing tshark"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq tshark >/dev/null
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+  echo "== installing cargo-fuzz"
+  cargo install cargo-fuzz --locked --quiet
+fi
+[ -d ../shared/pcaps ] || { echo "missing ../shared/pcaps: the capture tests read the shared captures in place" >&2; exit 1; }
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --features serde -- -D warnings
+
+echo "== unit, property, capture and doc tests"
+cargo test --all-targets --features serde
+cargo test --doc --features serde
+
+echo "== examples"
+cargo run --quiet --example rewrite_demo >/dev/null
+
+echo "== fuzzing every target for ${FUZZ_SECONDS:-60} s"
+./scripts/fuzz-all.sh "${FUZZ_SECONDS:-60}"
