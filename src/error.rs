@@ -58,6 +58,9 @@ pub enum ParseErrorKind {
     /// The IPv6 extension-header chain is longer than [`crate::wire::MAX_IPV6_EXTENSIONS`], or
     /// hop-by-hop options are not first.
     BadExtensionChain,
+    /// An IPv4 option whose length is below 2 or runs past the header, as Linux's
+    /// `ip_options_compile` refuses on receive; the value is the option's type.
+    BadOption(u8),
     /// A checksum that must be verified before rewriting does not verify.
     BadChecksum,
     /// A zero UDP checksum over IPv6, which RFC 8200 section 8.1 forbids.
@@ -122,6 +125,7 @@ impl fmt::Display for ParseError {
             ParseErrorKind::BadExtensionChain => {
                 f.write_str("IPv6 extension-header chain too long or misordered")
             }
+            ParseErrorKind::BadOption(t) => write!(f, "malformed IPv4 option of type {t}"),
             ParseErrorKind::BadChecksum => f.write_str("checksum does not verify"),
             ParseErrorKind::ZeroUdpChecksumV6 => f.write_str("zero UDP checksum over IPv6"),
             ParseErrorKind::Unsupported(v) => write!(f, "unsupported value {v:#x}"),

@@ -158,6 +158,53 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         &self.buffer.as_ref()[MIN_HEADER_LEN..self.header_len()]
     }
 
+    /// Checks the option list as Linux's `ip_options_compile` does on receive: END stops
+    /// the list, NOP is one byte, any other option has a length of at least 2 that stays
+    /// inside the header, and record-route, source-route and timestamp pointers are not
+    /// below their minimum.
+    ///
+    /// # Errors
+    /// [`ParseErrorKind::BadOption`] at the offending option's offset.
+    pub fn check_options(&self) -> Result<(), ParseError> {
+        let opts = self.options();
+        let mut i = 0;
+        while i < opts.len() {
+            let ty = opts[i];
+            match ty {
+                0 => break,
+                1 => {
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let bad = || {
+                ParseError::new(
+                    Layer::Ipv4,
+                    MIN_HEADER_LEN + i,
+                    ParseErrorKind::BadOption(ty),
+                )
+            };
+            let len = usize::from(*opts.get(i + 1).ok_or_else(bad)?);
+            if len < 2 || len > opts.len() - i {
+                return Err(bad());
+            }
+            let ptr = opts.get(i + 2).copied();
+            let ok = match ty {
+                // Record route, loose and strict source route: pointer at least 4.
+                7 | 131 | 137 => len >= 3 && ptr.is_some_and(|p| p >= 4),
+                // Timestamp: pointer at least 5.
+                68 => len >= 4 && ptr.is_some_and(|p| p >= 5),
+                _ => true,
+            };
+            if !ok {
+                return Err(bad());
+            }
+            i += len;
+        }
+        Ok(())
+    }
+
     /// Whether the header checksum verifies.
     pub fn verify_checksum(&self) -> bool {
         checksum::checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
@@ -288,6 +335,54 @@ mod tests {
         assert!(p.dont_frag());
         assert_eq!(p.payload().len(), 4);
         assert_eq!(p.src(), Ipv4Addr::new(10, 0, 0, 1));
+    }
+
+    #[test]
+    fn options_as_the_kernel_checks_them() {
+        let with = |opts: &[u8]| {
+            let hl = 20 + opts.len();
+            let mut h = vec![0u8; hl];
+            emit_header(
+                &mut h,
+                0,
+                hl as u16,
+                7,
+                0,
+                64,
+                17,
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(10, 0, 0, 2),
+            );
+            h[0] = 0x40 | (hl / 4) as u8;
+            h[20..].copy_from_slice(opts);
+            Ipv4Packet::new_checked(h)
+                .unwrap()
+                .check_options()
+                .map_err(|e| (e.offset, e.kind))
+        };
+        assert_eq!(with(&[1, 1, 1, 0]), Ok(()));
+        assert_eq!(
+            with(&[0x82, 2, 0, 0, 0, 0, 0, 0, 0x78, 0x78, 0x78, 0]),
+            Ok(()),
+            "END ends the list"
+        );
+        assert_eq!(with(&[7, 7, 4, 0, 0, 0, 0, 0]), Ok(()));
+        assert_eq!(
+            with(&[0x82, 1, 0, 0]),
+            Err((20, ParseErrorKind::BadOption(0x82)))
+        );
+        assert_eq!(
+            with(&[1, 1, 0x44, 9]),
+            Err((22, ParseErrorKind::BadOption(0x44)))
+        );
+        assert_eq!(
+            with(&[1, 1, 1, 0x83]),
+            Err((23, ParseErrorKind::BadOption(0x83)))
+        );
+        assert_eq!(
+            with(&[7, 7, 3, 0, 0, 0, 0, 0]),
+            Err((20, ParseErrorKind::BadOption(7)))
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! One pass over a packet that tells the engine everything it routes on: family,
 //! addresses, protocol, ports, fragment state, and for ICMP errors the quoted packet.
 
-use super::{EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet, be16, icmpv4, icmpv6, ipv6, proto};
+use super::{
+    EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet, be16, icmpv4, icmpv6, ipv4, ipv6, proto,
+};
 use crate::error::{Layer, ParseError, ParseErrorKind};
 use core::net::IpAddr;
 
