@@ -141,6 +141,39 @@ fn transport(spec: &Spec, kind: Kind, e: Ends, payload: &[u8]) -> (u8, Vec<u8>) 
     }
 }
 
+/// Random but well-formed IPv4 options filling `len` bytes, the way a receiving Linux
+/// accepts them: NOPs, options with a length of at least 2 inside the header (security,
+/// stream id, router alert, record route with a valid pointer), and an END after which
+/// anything goes.
+fn valid_v4_options(len: usize, rnd: &mut impl FnMut() -> u8) -> Vec<u8> {
+    let mut o = Vec::with_capacity(len);
+    while o.len() < len {
+        let left = len - o.len();
+        match rnd() % 5 {
+            0 => o.push(1),
+            1 => {
+                o.push(0);
+                while o.len() < len {
+                    o.push(rnd());
+                }
+            }
+            2 if left >= 3 => {
+                let l = 3 + usize::from(rnd()) % (left - 2);
+                o.extend_from_slice(&[7, l as u8, 4]);
+                o.extend((3..l).map(|_| rnd()));
+            }
+            _ if left >= 2 => {
+                let ty = [0x82, 0x88, 0x94][usize::from(rnd()) % 3];
+                let l = 2 + usize::from(rnd()) % (left - 1);
+                o.extend_from_slice(&[ty, l as u8]);
+                o.extend((2..l).map(|_| rnd()));
+            }
+            _ => o.push(1),
+        }
+    }
+    o
+}
+
 /// Wraps transport bytes in an IP header (with options / extension headers / fragment
 /// state from `spec`). For a first fragment only the first half of `t` (at least the
 /// transport header) is kept; for a non-first fragment `t` is replaced by the payload.
@@ -355,7 +388,11 @@ prop_compose! {
             _ => Frag::None,
         };
         let mut x = opt_seed;
-        let v4_opts = (0..opt_words * 4).map(|_| { x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (x >> 56) as u8 }).collect();
+        let mut rnd = move || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        };
+        let v4_opts = valid_v4_options(opt_words * 4, &mut rnd);
         Spec { v6, kind, frag, tos, ttl, ident, dont_frag, v4_opts, v6_ext, tcp_seq, tcp_flags, icmp_type_idx, quote_extra, payload }
     }
 }

@@ -229,6 +229,9 @@ fn parse_v4(b: &[u8]) -> Result<PacketSummary, ParseError> {
         ));
     }
     let hl = ip.header_len();
+    if hl > ipv4::MIN_HEADER_LEN {
+        ip.check_options()?;
+    }
     let total = usize::from(ip.total_len());
     let fo = ip.frag_offset();
     let fragment = if fo != 0 {
