@@ -1,4 +1,254 @@
 //! Schedulers: which real server a new connection goes to.
 //!
-//! Not built yet: the fourteen IPVS schedulers arrive with the scheduler work (issue 3).
-//! This module exists so the crate's layout shows where they go.
+//! A virtual service owns a [`Pool`]: its real servers in the kernel's list order and one
+//! [`Scheduler`]. The pool keeps the scheduler informed of every change (server added,
+//! edited, removed, connection counters moved), the way IPVS calls a scheduler's
+//! `add_dest` / `upd_dest` / `del_dest`, so that each scheduler can keep whatever index
+//! makes its pick fast.
+//!
+//! List order matters: IPVS inserts a new real server at the *head* of the service's list
+//! (`list_add_rcu` in `__ip_vs_update_dest`), every scheduler walks that list, and ties go
+//! to the earlier entry. [`DestList`] reproduces that order, so a rule file restored into a
+//! kernel and loaded here picks identically.
+
+pub mod dest;
+
+pub use dest::{DestId, DestList, ForwardMethod, PoolError, RealServer, RealServerConfig};
+
+use crate::time::Instant;
+use crate::wire::{PacketSummary, proto};
+use core::net::IpAddr;
+
+/// What a scheduler sees of a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SchedInput {
+    /// Transport protocol.
+    pub protocol: u8,
+    /// Client address (the packet's source; for an ICMP error about a reply, the quoted
+    /// destination).
+    pub src: IpAddr,
+    /// Virtual address the client asked for.
+    pub dst: IpAddr,
+    /// Client port (0 for protocols without ports).
+    pub src_port: u16,
+    /// Virtual port (0 for protocols without ports).
+    pub dst_port: u16,
+    /// Firewall mark the embedder attached to the packet (0 for none).
+    pub fwmark: u32,
+}
+
+impl SchedInput {
+    /// The scheduler input of a packet from a client.
+    #[must_use]
+    pub fn from_summary(s: &PacketSummary, fwmark: u32) -> Self {
+        let (src_port, dst_port) = match s.protocol {
+            proto::TCP | proto::UDP | proto::SCTP => s.ports.map_or((0, 0), |p| (p.src, p.dst)),
+            _ => (0, 0),
+        };
+        Self {
+            protocol: s.protocol,
+            src: s.src,
+            dst: s.dst,
+            src_port,
+            dst_port,
+            fwmark,
+        }
+    }
+}
+
+/// A scheduling algorithm over a [`DestList`].
+///
+/// The pool calls the `dest_*` and `load_changed` hooks after it changed the list, so an
+/// implementation may cache anything derived from the list and keep it exact.
+pub trait Scheduler: core::fmt::Debug + Send {
+    /// The scheduler's IPVS name (`"wlc"`, `"mh"`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Picks a real server for a new connection, or `None` when every server is
+    /// quiesced (weight 0), overloaded or otherwise unavailable.
+    fn schedule(&mut self, dests: &DestList, input: &SchedInput, now: Instant) -> Option<DestId>;
+
+    /// A server was added (it is now at the head of the list).
+    fn dest_added(&mut self, dests: &DestList, id: DestId) {
+        let _ = (dests, id);
+    }
+
+    /// A server's weight or thresholds were edited.
+    fn dest_updated(&mut self, dests: &DestList, id: DestId) {
+        let _ = (dests, id);
+    }
+
+    /// A server is about to be removed; it is still in `dests`.
+    fn dest_removing(&mut self, dests: &DestList, id: DestId) {
+        let _ = (dests, id);
+    }
+
+    /// A server was removed; `dests` no longer holds it.
+    fn dest_removed(&mut self, dests: &DestList, id: DestId) {
+        let _ = (dests, id);
+    }
+
+    /// A server's connection counters or overload flag changed.
+    fn load_changed(&mut self, dests: &DestList, id: DestId) {
+        let _ = (dests, id);
+    }
+}
+
+/// A service's real servers and its scheduler, kept in step.
+#[derive(Debug)]
+pub struct Pool {
+    dests: DestList,
+    sched: Box<dyn Scheduler>,
+}
+
+impl Pool {
+    /// An empty pool scheduled by `sched`.
+    #[must_use]
+    pub fn new(sched: Box<dyn Scheduler>) -> Self {
+        Self {
+            dests: DestList::default(),
+            sched,
+        }
+    }
+
+    /// The real servers, in the kernel's list order.
+    #[must_use]
+    pub fn dests(&self) -> &DestList {
+        &self.dests
+    }
+
+    /// The scheduler.
+    #[must_use]
+    pub fn scheduler(&self) -> &dyn Scheduler {
+        &*self.sched
+    }
+
+    /// Replaces the scheduler (as editing a service's scheduler name does: the new one
+    /// starts fresh and is told about every server, tail first, as if they had been added
+    /// in their original order).
+    pub fn set_scheduler(&mut self, sched: Box<dyn Scheduler>) {
+        self.sched = sched;
+        let ids: Vec<DestId> = self.dests.iter().map(|d| d.id()).collect();
+        for id in ids.into_iter().rev() {
+            self.sched.dest_added(&self.dests, id);
+        }
+    }
+
+    /// Adds a real server at the head of the list.
+    ///
+    /// # Errors
+    /// [`PoolError::Exists`] for a duplicate address and port; [`PoolError::Range`] for a
+    /// weight above 65535 or a lower threshold above the upper one.
+    pub fn add(&mut self, cfg: RealServerConfig) -> Result<DestId, PoolError> {
+        let id = self.dests.add(cfg)?;
+        self.sched.dest_added(&self.dests, id);
+        Ok(id)
+    }
+
+    /// Edits a server's weight and thresholds (IPVS `__ip_vs_update_dest`).
+    ///
+    /// # Errors
+    /// [`PoolError::NotFound`] for an unknown id; [`PoolError::Range`] as for [`Pool::add`].
+    pub fn edit(
+        &mut self,
+        id: DestId,
+        weight: u32,
+        u_threshold: u32,
+        l_threshold: u32,
+    ) -> Result<(), PoolError> {
+        self.dests.edit(id, weight, u_threshold, l_threshold)?;
+        self.sched.dest_updated(&self.dests, id);
+        Ok(())
+    }
+
+    /// Removes a server.
+    ///
+    /// # Errors
+    /// [`PoolError::NotFound`] for an unknown id.
+    pub fn remove(&mut self, id: DestId) -> Result<RealServer, PoolError> {
+        if self.dests.get(id).is_none() {
+            return Err(PoolError::NotFound);
+        }
+        self.sched.dest_removing(&self.dests, id);
+        let d = self.dests.remove(id)?;
+        self.sched.dest_removed(&self.dests, id);
+        Ok(d)
+    }
+
+    /// Picks a real server for a new connection.
+    #[must_use]
+    pub fn schedule(&mut self, input: &SchedInput, now: Instant) -> Option<DestId> {
+        self.sched.schedule(&self.dests, input, now)
+    }
+
+    /// Counts a new connection on `id` (active for TCP until established, see the
+    /// connection table), applying the kernel's upper-threshold rule.
+    ///
+    /// # Errors
+    /// [`PoolError::NotFound`] for an unknown id.
+    pub fn bind(&mut self, id: DestId, kind: ConnCount) -> Result<(), PoolError> {
+        self.dests.bind(id, kind)?;
+        self.sched.load_changed(&self.dests, id);
+        Ok(())
+    }
+
+    /// Uncounts a connection on `id`, applying the kernel's lower-threshold rule.
+    ///
+    /// # Errors
+    /// [`PoolError::NotFound`] for an unknown id.
+    pub fn unbind(&mut self, id: DestId, kind: ConnCount) -> Result<(), PoolError> {
+        self.dests.unbind(id, kind)?;
+        self.sched.load_changed(&self.dests, id);
+        Ok(())
+    }
+
+    /// Moves one connection of `id` between active and inactive (a TCP connection
+    /// leaving or entering ESTABLISHED), without touching the overload flag, as the
+    /// kernel's state transitions do.
+    ///
+    /// # Errors
+    /// [`PoolError::NotFound`] for an unknown id.
+    pub fn transfer(
+        &mut self,
+        id: DestId,
+        from: ConnCount,
+        to: ConnCount,
+    ) -> Result<(), PoolError> {
+        self.dests.transfer(id, from, to)?;
+        self.sched.load_changed(&self.dests, id);
+        Ok(())
+    }
+
+    /// Sets a server's counters directly (for tests and replays that load a snapshot);
+    /// the overload flag is left as is.
+    ///
+    /// # Errors
+    /// [`PoolError::NotFound`] for an unknown id.
+    pub fn set_counters(
+        &mut self,
+        id: DestId,
+        active: u32,
+        inactive: u32,
+        persistent: u32,
+    ) -> Result<(), PoolError> {
+        self.dests.set_counters(id, active, inactive, persistent)?;
+        self.sched.load_changed(&self.dests, id);
+        Ok(())
+    }
+}
+
+/// Which counter of a real server a connection is counted in.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ConnCount {
+    /// `activeconns`: TCP in ESTABLISHED (and new TCP connections until their first
+    /// state change, as IPVS counts them).
+    Active,
+    /// `inactconns`: everything else (UDP, closing TCP, ...).
+    Inactive,
+    /// `persistconns`: persistence templates; they do not count towards the
+    /// threshold check, which uses active + inactive.
+    Persistent,
+}
