@@ -1,8 +1,16 @@
 //! The connection table: tracked flows, their protocol state and expiry.
 //!
-//! [`state`] holds the kernel's per-protocol state machines and timeouts; the table itself
-//! (keyed lookups, expiry, defence) arrives with the Director work (issue 4).
+//! - [`state`]: the kernel's per-protocol state machines and timeouts.
+//! - [`ConnTable`]: records in a slab, one keyed-SipHash index by client tuple (attacker
+//!   chosen tuples cannot degrade it), interned virtual and real-server addresses, and a
+//!   hierarchical timing wheel that expires records in amortised O(1). Capacity is set by
+//!   the embedder and allocated up front.
 
+mod conn;
+mod index;
 pub mod state;
+mod table;
 
+pub use conn::{Conn, ConnFlags};
 pub use state::{Direction, SctpState, TcpState, Timeouts};
+pub use table::{ConnId, ConnTable, ConnUpdate, KeyedSip, NewConn, TICK, TableFull};

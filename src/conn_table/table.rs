@@ -1,0 +1,903 @@
+//! The table: a slab of [`Conn`] records, one keyed index by client tuple (as the kernel
+//! hashes each connection once, by `<protocol, caddr, cport>`), interned virtual and
+//! real-server addresses, and a hierarchical timing wheel for expiry.
+
+use super::conn::{Conn, ConnFlags, NIL, pack_addr, unpack_addr};
+use super::index::Index;
+use crate::time::Instant;
+use core::hash::{BuildHasher, Hasher};
+use core::net::IpAddr;
+use core::time::Duration;
+use siphasher::sip::SipHasher13;
+use std::collections::HashMap;
+
+/// One table tick: 4 ms, the kernel's jiffy at HZ=250 (Debian's default).
+pub const TICK: Duration = Duration::from_millis(4);
+
+const LEVEL_BITS: u32 = 8;
+const SLOTS: usize = 1 << LEVEL_BITS;
+const LEVELS: usize = 4;
+/// A `t_prev` with this bit set names a wheel slot head instead of a record.
+const HEAD: u32 = 0x8000_0000;
+
+/// Handle to a record in a [`ConnTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ConnId(pub u32);
+
+/// What an insert needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewConn {
+    /// Transport protocol (0 for a firewall-mark template).
+    pub protocol: u8,
+    /// Client address (for a template: the client network).
+    pub caddr: IpAddr,
+    /// Client port (0 for templates and NO_CPORT connections).
+    pub cport: u16,
+    /// Virtual address (for a firewall-mark template: the mark as an IPv4 address).
+    pub vaddr: IpAddr,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real-server address.
+    pub daddr: IpAddr,
+    /// Real-server port.
+    pub dport: u16,
+    /// Flags.
+    pub flags: ConnFlags,
+    /// The embedder's service index.
+    pub svc: u32,
+    /// The embedder's real-server id.
+    pub dest: u32,
+    /// Controlling connection.
+    pub control: Option<ConnId>,
+    /// Initial protocol state.
+    pub state: u8,
+}
+
+/// The table is at its capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableFull;
+
+impl core::fmt::Display for TableFull {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("connection table full")
+    }
+}
+
+impl core::error::Error for TableFull {}
+
+/// A `BuildHasher` of keyed SipHash-1-3, for maps whose keys an attacker may choose.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyedSip(pub u64, pub u64);
+
+impl BuildHasher for KeyedSip {
+    type Hasher = SipHasher13;
+    fn build_hasher(&self) -> SipHasher13 {
+        SipHasher13::new_with_keys(self.0, self.1)
+    }
+}
+
+/// Interned addresses with reference counts.
+#[derive(Debug, Clone)]
+struct AddrPool {
+    addrs: Vec<(IpAddr, u32)>,
+    ids: HashMap<IpAddr, u32, KeyedSip>,
+    free: Vec<u32>,
+}
+
+impl AddrPool {
+    fn intern(&mut self, a: IpAddr) -> u32 {
+        if let Some(&id) = self.ids.get(&a) {
+            self.addrs[id as usize].1 += 1;
+            return id;
+        }
+        let id = if let Some(id) = self.free.pop() {
+            self.addrs[id as usize] = (a, 1);
+            id
+        } else {
+            self.addrs.push((a, 1));
+            (self.addrs.len() - 1) as u32
+        };
+        self.ids.insert(a, id);
+        id
+    }
+
+    fn release(&mut self, id: u32) {
+        let e = &mut self.addrs[id as usize];
+        e.1 -= 1;
+        if e.1 == 0 {
+            self.ids.remove(&e.0);
+            self.free.push(id);
+        }
+    }
+
+    fn get(&self, id: u32) -> IpAddr {
+        self.addrs[id as usize].0
+    }
+
+    fn find(&self, a: IpAddr) -> Option<u32> {
+        self.ids.get(&a).copied()
+    }
+}
+
+/// The connection table.
+#[derive(Debug, Clone)]
+pub struct ConnTable {
+    conns: Vec<Conn>,
+    live: Vec<bool>,
+    free: u32,
+    len: usize,
+    capacity: usize,
+    index: Index,
+    keys: KeyedSip,
+    addrs: AddrPool,
+    no_cport: usize,
+    epoch: Instant,
+    now: u32,
+    heads: Box<[u32]>,
+    occupied: [[u64; SLOTS / 64]; LEVELS],
+}
+
+impl ConnTable {
+    /// A table for up to `capacity` records (connections and templates), with hash keys
+    /// from `seed` and times counted from `epoch`. All memory is allocated here.
+    #[must_use]
+    pub fn new(capacity: usize, seed: [u8; 16], epoch: Instant) -> Self {
+        let k0 = u64::from_le_bytes(seed[..8].try_into().unwrap_or([0; 8]));
+        let k1 = u64::from_le_bytes(seed[8..].try_into().unwrap_or([0; 8]));
+        let keys = KeyedSip(k0, k1);
+        let capacity = capacity.min(NIL as usize - 1);
+        Self {
+            conns: Vec::with_capacity(capacity),
+            live: Vec::with_capacity(capacity),
+            free: NIL,
+            len: 0,
+            capacity,
+            index: Index::with_capacity(capacity),
+            keys,
+            addrs: AddrPool {
+                addrs: Vec::new(),
+                ids: HashMap::with_hasher(KeyedSip(k1, k0)),
+                free: Vec::new(),
+            },
+            no_cport: 0,
+            epoch,
+            now: 0,
+            heads: vec![NIL; SLOTS * LEVELS].into_boxed_slice(),
+            occupied: [[0; SLOTS / 64]; LEVELS],
+        }
+    }
+
+    /// Records in the table.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table is empty.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most records the table holds.
+    #[must_use]
+    pub const fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Bytes the table's arrays take once full (records, index, wheel).
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        self.capacity * (core::mem::size_of::<Conn>() + 1)
+            + self.index.bytes()
+            + self.heads.len() * 4
+    }
+
+    /// The record behind `id`.
+    #[must_use]
+    pub fn get(&self, id: ConnId) -> Option<&Conn> {
+        let i = id.0 as usize;
+        (self.live.get(i) == Some(&true)).then(|| &self.conns[i])
+    }
+
+    /// Virtual address of a record.
+    #[must_use]
+    pub fn vaddr(&self, c: &Conn) -> IpAddr {
+        self.addrs.get(c.vaddr)
+    }
+
+    /// Real-server address of a record.
+    #[must_use]
+    pub fn daddr(&self, c: &Conn) -> IpAddr {
+        self.addrs.get(c.daddr)
+    }
+
+    /// When the record expires.
+    #[must_use]
+    pub fn expires(&self, c: &Conn) -> Instant {
+        self.epoch + TICK * c.expires
+    }
+
+    fn ticks(&self, t: Instant) -> u32 {
+        let d = t.saturating_duration_since(self.epoch);
+        u32::try_from(d.as_micros() / TICK.as_micros()).unwrap_or(u32::MAX)
+    }
+
+    #[inline]
+    fn hash(&self, protocol: u8, caddr: &[u8; 16], cport: u16) -> u64 {
+        let mut b = [0u8; 19];
+        b[0] = protocol;
+        b[1..17].copy_from_slice(caddr);
+        b[17..19].copy_from_slice(&cport.to_be_bytes());
+        let mut h = self.keys.build_hasher();
+        h.write(&b);
+        h.finish()
+    }
+
+    /// Finds the connection of a client's packet `caddr:cport -> vaddr:vport`
+    /// (`ip_vs_conn_in_get`), falling back to a connection that does not know the client
+    /// port yet.
+    #[must_use]
+    pub fn lookup_in(
+        &self,
+        protocol: u8,
+        caddr: IpAddr,
+        cport: u16,
+        vaddr: IpAddr,
+        vport: u16,
+    ) -> Option<ConnId> {
+        let v = self.addrs.find(vaddr)?;
+        let (ca, v6) = pack_addr(caddr);
+        let find = |port: u16, no_cport: bool| {
+            let h = self.hash(protocol, &ca, port);
+            self.index.find(h, |id| {
+                let c = &self.conns[id as usize];
+                c.cport == port
+                    && c.vport == vport
+                    && c.vaddr == v
+                    && c.protocol == protocol
+                    && c.caddr == ca
+                    && c.flags.has(ConnFlags::CLIENT_V6) == v6
+                    && !c.flags.has(ConnFlags::TEMPLATE)
+                    && c.flags.has(ConnFlags::NO_CPORT) == no_cport
+            })
+        };
+        find(cport, false)
+            .or_else(|| {
+                if self.no_cport > 0 {
+                    find(0, true)
+                } else {
+                    None
+                }
+            })
+            .map(ConnId)
+    }
+
+    /// Finds the connection of a packet from the real-server side `src:sport ->
+    /// caddr:cport` (`ip_vs_conn_out_get`): `src` is the real server for NAT
+    /// connections and the virtual address for the others.
+    #[must_use]
+    pub fn lookup_out(
+        &self,
+        protocol: u8,
+        src: IpAddr,
+        sport: u16,
+        caddr: IpAddr,
+        cport: u16,
+    ) -> Option<ConnId> {
+        let s = self.addrs.find(src)?;
+        let (ca, v6) = pack_addr(caddr);
+        let h = self.hash(protocol, &ca, cport);
+        self.index
+            .find(h, |id| {
+                let c = &self.conns[id as usize];
+                let nat = c.flags.0 & ConnFlags::FWD_MASK == ConnFlags::MASQ;
+                let (a, p) = if nat {
+                    (c.daddr, c.dport)
+                } else {
+                    (c.vaddr, c.vport)
+                };
+                c.cport == cport
+                    && a == s
+                    && p == sport
+                    && c.protocol == protocol
+                    && c.caddr == ca
+                    && c.flags.has(ConnFlags::CLIENT_V6) == v6
+                    && !c.flags.has(ConnFlags::TEMPLATE)
+            })
+            .map(ConnId)
+    }
+
+    /// Finds a persistence template `<protocol, client network, 0, vaddr, vport>`
+    /// (`ip_vs_ct_in_get`).
+    #[must_use]
+    pub fn lookup_template(
+        &self,
+        protocol: u8,
+        cnet: IpAddr,
+        vaddr: IpAddr,
+        vport: u16,
+    ) -> Option<ConnId> {
+        let v = self.addrs.find(vaddr)?;
+        let (ca, v6) = pack_addr(cnet);
+        let h = self.hash(protocol, &ca, 0);
+        self.index
+            .find(h, |id| {
+                let c = &self.conns[id as usize];
+                c.flags.has(ConnFlags::TEMPLATE)
+                    && c.cport == 0
+                    && c.vport == vport
+                    && c.vaddr == v
+                    && c.protocol == protocol
+                    && c.caddr == ca
+                    && c.flags.has(ConnFlags::CLIENT_V6) == v6
+            })
+            .map(ConnId)
+    }
+
+    /// Inserts a record that expires `timeout` after `now`.
+    ///
+    /// # Errors
+    /// [`TableFull`] at capacity; nothing changes then.
+    pub fn insert(
+        &mut self,
+        n: NewConn,
+        now: Instant,
+        timeout: Duration,
+    ) -> Result<ConnId, TableFull> {
+        if self.len >= self.capacity {
+            return Err(TableFull);
+        }
+        let (caddr, v6) = pack_addr(n.caddr);
+        let mut flags = n.flags;
+        if v6 {
+            flags.0 |= ConnFlags::CLIENT_V6;
+        } else {
+            flags.0 &= !ConnFlags::CLIENT_V6;
+        }
+        let control = n.control.map_or(NIL, |c| c.0);
+        if control != NIL
+            && let Some(c) = self.conns.get_mut(control as usize)
+        {
+            c.n_control += 1;
+        }
+        let conn = Conn {
+            caddr,
+            cport: n.cport,
+            vport: n.vport,
+            dport: n.dport,
+            flags,
+            vaddr: self.addrs.intern(n.vaddr),
+            daddr: self.addrs.intern(n.daddr),
+            svc: n.svc,
+            dest: n.dest,
+            control,
+            n_control: 0,
+            expires: 0,
+            filed: 0,
+            t_next: NIL,
+            t_prev: NIL,
+            protocol: n.protocol,
+            state: n.state,
+            old_state: n.state,
+            in_pkts: 0,
+        };
+        let id = if self.free != NIL {
+            let id = self.free;
+            self.free = self.conns[id as usize].t_next;
+            self.conns[id as usize] = conn;
+            self.live[id as usize] = true;
+            id
+        } else {
+            self.conns.push(conn);
+            self.live.push(true);
+            (self.conns.len() - 1) as u32
+        };
+        self.len += 1;
+        if flags.has(ConnFlags::NO_CPORT) {
+            self.no_cport += 1;
+        }
+        let h = self.hash(n.protocol, &caddr, n.cport);
+        self.index.insert(h, id);
+        let exp = self.ticks(now + timeout);
+        self.conns[id as usize].expires = exp;
+        self.file(id, exp);
+        Ok(ConnId(id))
+    }
+
+    /// Mutable access for protocol state updates. Fields that key the record cannot be
+    /// changed through it.
+    pub fn update(&mut self, id: ConnId, f: impl FnOnce(&mut ConnUpdate<'_>)) {
+        let i = id.0 as usize;
+        if self.live.get(i) == Some(&true) {
+            f(&mut ConnUpdate {
+                c: &mut self.conns[i],
+            });
+        }
+    }
+
+    /// Restarts the record's timer: it now expires `timeout` after `now`
+    /// (`ip_vs_conn_put`). O(1): a later expiry only stores the time.
+    pub fn touch(&mut self, id: ConnId, now: Instant, timeout: Duration) {
+        let i = id.0 as usize;
+        if self.live.get(i) != Some(&true) {
+            return;
+        }
+        let exp = self.ticks(now + timeout);
+        let c = &mut self.conns[i];
+        c.expires = exp;
+        if exp.wrapping_sub(c.filed) as i32 >= 0 {
+            return; // filed no later than it expires: the wheel re-files it when reached
+        }
+        self.unfile(id.0);
+        self.file(id.0, exp);
+    }
+
+    /// Sets the client port of a NO_CPORT connection (`ip_vs_conn_fill_cport`).
+    pub fn fill_cport(&mut self, id: ConnId, cport: u16) {
+        let i = id.0 as usize;
+        if self.live.get(i) != Some(&true) || !self.conns[i].flags.has(ConnFlags::NO_CPORT) {
+            return;
+        }
+        let c = &self.conns[i];
+        let old = self.hash(c.protocol, &c.caddr, c.cport);
+        let new = self.hash(c.protocol, &c.caddr, cport);
+        self.index.remove(old, id.0);
+        let c = &mut self.conns[i];
+        c.cport = cport;
+        c.flags.0 &= !ConnFlags::NO_CPORT;
+        self.no_cport -= 1;
+        self.index.insert(new, id.0);
+    }
+
+    /// Removes a record now, returning it. Its controller's count is decremented.
+    pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
+        let i = id.0 as usize;
+        if self.live.get(i) != Some(&true) {
+            return None;
+        }
+        self.unfile(id.0);
+        let c = self.conns[i].clone();
+        let h = self.hash(c.protocol, &c.caddr, c.cport);
+        self.index.remove(h, id.0);
+        if c.control != NIL
+            && let Some(ctl) = self.conns.get_mut(c.control as usize)
+        {
+            ctl.n_control = ctl.n_control.saturating_sub(1);
+        }
+        if c.flags.has(ConnFlags::NO_CPORT) {
+            self.no_cport -= 1;
+        }
+        self.addrs.release(c.vaddr);
+        self.addrs.release(c.daddr);
+        self.live[i] = false;
+        self.conns[i].t_next = self.free;
+        self.free = id.0;
+        self.len -= 1;
+        Some(c)
+    }
+
+    /// The controlling record of `id`, if any.
+    #[must_use]
+    pub fn control(&self, id: ConnId) -> Option<ConnId> {
+        let c = self.get(id)?;
+        (c.control != NIL && self.live.get(c.control as usize) == Some(&true))
+            .then_some(ConnId(c.control))
+    }
+
+    /// The earliest time at which [`ConnTable::expire`] may find something to do; an
+    /// over-estimate of work, never late.
+    #[must_use]
+    pub fn next_timeout(&self) -> Option<Instant> {
+        if self.len == 0 {
+            return None;
+        }
+        for level in 0..LEVELS {
+            let shift = LEVEL_BITS * level as u32;
+            let cur = (self.now >> shift) as usize & (SLOTS - 1);
+            for k in 0..SLOTS {
+                let s = (cur + k) & (SLOTS - 1);
+                if self.occupied[level][s / 64] & (1 << (s % 64)) != 0 {
+                    // Level 0 slots are exact ticks; a higher level's slot is reached when
+                    // the levels below wrap to it.
+                    // (k = 0 on a higher level: that slot cascades now if the wheel stands
+                    // exactly on its boundary, else a full revolution later.)
+                    let t = if level == 0 {
+                        self.now.wrapping_add(k as u32)
+                    } else {
+                        let unit = 1u32 << shift;
+                        let k = if k == 0 && self.now & (unit - 1) != 0 {
+                            SLOTS
+                        } else {
+                            k
+                        };
+                        (self.now & !(unit - 1)).wrapping_add(unit.wrapping_mul(k as u32))
+                    };
+                    return Some(self.epoch + TICK * t);
+                }
+            }
+        }
+        None
+    }
+
+    /// Advances the wheel to `now`, calling `on_expire` for each record whose time came.
+    /// The callback decides: return `true` to remove the record (it then gets it back
+    /// through [`ConnTable::remove`]'s semantics), `false` to keep it, in which case it
+    /// must have re-armed the record with [`ConnTable::touch`] (the kernel's "expire
+    /// later" for records that still control others).
+    pub fn expire(&mut self, now: Instant, mut on_expire: impl FnMut(&mut Self, ConnId) -> bool) {
+        let target = self.ticks(now);
+        while target.wrapping_sub(self.now) as i32 >= 0 {
+            let t = self.now;
+            let idx0 = (t as usize) & (SLOTS - 1);
+            if idx0 == 0 {
+                self.cascade(t);
+            }
+            // Take the whole slot list, then process it.
+            let slot = idx0;
+            let mut cur = self.heads[slot];
+            self.heads[slot] = NIL;
+            self.occupied[0][slot / 64] &= !(1 << (slot % 64));
+            while cur != NIL {
+                let next = self.conns[cur as usize].t_next;
+                let c = &mut self.conns[cur as usize];
+                c.t_next = NIL;
+                c.t_prev = NIL;
+                if c.expires.wrapping_sub(t) as i32 > 0 {
+                    let e = c.expires;
+                    self.file(cur, e); // lazily re-armed to a later time
+                } else if !on_expire(self, ConnId(cur)) {
+                    let i = cur as usize;
+                    if self.live[i] && self.conns[i].t_prev == NIL && self.conns[i].t_next == NIL {
+                        // Kept but not re-armed: try again next tick.
+                        let e = t.wrapping_add(1);
+                        self.conns[i].expires = e;
+                        self.file(cur, e);
+                    }
+                } else {
+                    self.remove(ConnId(cur));
+                }
+                cur = next;
+            }
+            if t == target {
+                self.now = t.wrapping_add(1);
+                break;
+            }
+            self.now = t.wrapping_add(1);
+        }
+    }
+
+    fn cascade(&mut self, t: u32) {
+        for level in 1..LEVELS {
+            let shift = LEVEL_BITS * level as u32;
+            let idx = (t >> shift) as usize & (SLOTS - 1);
+            let slot = level * SLOTS + idx;
+            let mut cur = self.heads[slot];
+            self.heads[slot] = NIL;
+            self.occupied[level][idx / 64] &= !(1 << (idx % 64));
+            while cur != NIL {
+                let next = self.conns[cur as usize].t_next;
+                let c = &mut self.conns[cur as usize];
+                c.t_next = NIL;
+                c.t_prev = NIL;
+                let e = c.expires;
+                self.file_from(cur, e, t);
+                cur = next;
+            }
+            if idx != 0 {
+                break;
+            }
+        }
+    }
+
+    fn file(&mut self, id: u32, exp: u32) {
+        let now = self.now;
+        self.file_from(id, exp, now);
+    }
+
+    fn file_from(&mut self, id: u32, exp: u32, now: u32) {
+        let delta = exp.wrapping_sub(now);
+        let (level, at) = if delta as i32 <= 0 {
+            (0, now)
+        } else if delta < 1 << LEVEL_BITS {
+            (0, exp)
+        } else if delta < 1 << (2 * LEVEL_BITS) {
+            (1, exp)
+        } else if delta < 1 << (3 * LEVEL_BITS) {
+            (2, exp)
+        } else {
+            (3, exp)
+        };
+        let idx = (at >> (LEVEL_BITS * level as u32)) as usize & (SLOTS - 1);
+        let slot = level * SLOTS + idx;
+        let head = self.heads[slot];
+        let c = &mut self.conns[id as usize];
+        c.filed = at;
+        c.t_prev = HEAD | slot as u32;
+        c.t_next = head;
+        if head != NIL {
+            self.conns[head as usize].t_prev = id;
+        }
+        self.heads[slot] = id;
+        self.occupied[level][idx / 64] |= 1 << (idx % 64);
+    }
+
+    fn unfile(&mut self, id: u32) {
+        let (prev, next) = {
+            let c = &self.conns[id as usize];
+            (c.t_prev, c.t_next)
+        };
+        if prev == NIL {
+            return;
+        }
+        if prev & HEAD != 0 {
+            let slot = (prev & !HEAD) as usize;
+            self.heads[slot] = next;
+            if next == NIL {
+                let (level, idx) = (slot / SLOTS, slot % SLOTS);
+                self.occupied[level][idx / 64] &= !(1 << (idx % 64));
+            }
+        } else {
+            self.conns[prev as usize].t_next = next;
+        }
+        if next != NIL {
+            self.conns[next as usize].t_prev = prev;
+        }
+        let c = &mut self.conns[id as usize];
+        c.t_prev = NIL;
+        c.t_next = NIL;
+    }
+
+    /// Every live record, in slot order (for listings such as `ipvsadm -Lnc`).
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+        self.conns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.live[*i])
+            .map(|(i, c)| (ConnId(i as u32), c))
+    }
+
+    /// The address a record's client side unpacks to, for callers holding raw fields.
+    #[must_use]
+    pub fn client(&self, c: &Conn) -> IpAddr {
+        unpack_addr(c.caddr, c.flags.has(ConnFlags::CLIENT_V6))
+    }
+}
+
+/// The mutable part of a record: state, flags other than the keying ones, counters.
+#[derive(Debug)]
+pub struct ConnUpdate<'a> {
+    c: &'a mut Conn,
+}
+
+impl ConnUpdate<'_> {
+    /// Read access.
+    #[must_use]
+    pub fn conn(&self) -> &Conn {
+        self.c
+    }
+
+    /// Sets the protocol state, remembering the old one.
+    pub fn set_state(&mut self, s: u8) {
+        self.c.old_state = self.c.state;
+        self.c.state = s;
+    }
+
+    /// Sets flag bits (not TEMPLATE, NO_CPORT or CLIENT_V6, which key the record).
+    pub fn set_flags(&mut self, bits: u16) {
+        self.c.flags.0 |=
+            bits & !(ConnFlags::TEMPLATE | ConnFlags::NO_CPORT | ConnFlags::CLIENT_V6);
+    }
+
+    /// Clears flag bits (not the keying ones).
+    pub fn clear_flags(&mut self, bits: u16) {
+        self.c.flags.0 &=
+            !(bits & !(ConnFlags::TEMPLATE | ConnFlags::NO_CPORT | ConnFlags::CLIENT_V6));
+    }
+
+    /// Counts a packet from the client.
+    pub fn count_in(&mut self) {
+        self.c.in_pkts = self.c.in_pkts.saturating_add(1);
+    }
+
+    /// Points the record at another real server (persistence re-binding is done by the
+    /// engine; the address is not re-interned here, so use only with the same address).
+    pub fn set_dest(&mut self, dest: u32) {
+        self.c.dest = dest;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn conn(c: &str, cport: u16) -> NewConn {
+        NewConn {
+            protocol: 6,
+            caddr: ip(c),
+            cport,
+            vaddr: ip("192.0.2.1"),
+            vport: 80,
+            daddr: ip("10.0.0.2"),
+            dport: 8080,
+            flags: ConnFlags(ConnFlags::MASQ | ConnFlags::INACTIVE),
+            svc: 0,
+            dest: 7,
+            control: None,
+            state: 0,
+        }
+    }
+
+    #[test]
+    fn lookups_both_ways_and_remove() {
+        let t0 = Instant::ZERO;
+        let mut t = ConnTable::new(16, [7; 16], t0);
+        let a = t
+            .insert(conn("198.51.100.7", 40000), t0, Duration::from_secs(60))
+            .unwrap();
+        let b = t
+            .insert(conn("2001:db8::7", 40000), t0, Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(
+            t.lookup_in(6, ip("198.51.100.7"), 40000, ip("192.0.2.1"), 80),
+            Some(a)
+        );
+        assert_eq!(
+            t.lookup_in(6, ip("2001:db8::7"), 40000, ip("192.0.2.1"), 80),
+            Some(b)
+        );
+        assert_eq!(
+            t.lookup_in(6, ip("198.51.100.7"), 40001, ip("192.0.2.1"), 80),
+            None
+        );
+        assert_eq!(
+            t.lookup_in(17, ip("198.51.100.7"), 40000, ip("192.0.2.1"), 80),
+            None
+        );
+        assert_eq!(
+            t.lookup_out(6, ip("10.0.0.2"), 8080, ip("198.51.100.7"), 40000),
+            Some(a)
+        );
+        assert_eq!(
+            t.lookup_out(6, ip("192.0.2.1"), 80, ip("198.51.100.7"), 40000),
+            None,
+            "NAT replies come from the RS"
+        );
+        assert_eq!(t.get(a).unwrap().caddr(), ip("198.51.100.7"));
+        assert_eq!(t.daddr(t.get(a).unwrap()), ip("10.0.0.2"));
+        t.remove(a).unwrap();
+        assert_eq!(
+            t.lookup_in(6, ip("198.51.100.7"), 40000, ip("192.0.2.1"), 80),
+            None
+        );
+        assert!(t.get(a).is_none());
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn full_table_refuses() {
+        let mut t = ConnTable::new(2, [0; 16], Instant::ZERO);
+        t.insert(
+            conn("198.51.100.1", 1),
+            Instant::ZERO,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        t.insert(
+            conn("198.51.100.1", 2),
+            Instant::ZERO,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(
+            t.insert(
+                conn("198.51.100.1", 3),
+                Instant::ZERO,
+                Duration::from_secs(1)
+            ),
+            Err(TableFull)
+        );
+    }
+
+    #[test]
+    fn expiry_is_on_time_and_touch_extends() {
+        let t0 = Instant::from_secs(1000);
+        let mut t = ConnTable::new(64, [1; 16], t0);
+        let short = t
+            .insert(conn("198.51.100.1", 1), t0, Duration::from_secs(10))
+            .unwrap();
+        let long = t
+            .insert(conn("198.51.100.1", 2), t0, Duration::from_secs(900))
+            .unwrap();
+        let touched = t
+            .insert(conn("198.51.100.1", 3), t0, Duration::from_secs(10))
+            .unwrap();
+        t.touch(
+            touched,
+            t0 + Duration::from_secs(5),
+            Duration::from_secs(120),
+        );
+        let mut gone = Vec::new();
+        t.expire(t0 + Duration::from_millis(9_990), |_, id| {
+            gone.push(id);
+            true
+        });
+        assert!(gone.is_empty());
+        t.expire(t0 + Duration::from_secs(10), |_, id| {
+            gone.push(id);
+            true
+        });
+        assert_eq!(gone, [short]);
+        t.expire(t0 + Duration::from_secs(124), |_, id| {
+            gone.push(id);
+            true
+        });
+        assert_eq!(gone, [short]);
+        t.expire(t0 + Duration::from_secs(125), |_, id| {
+            gone.push(id);
+            true
+        });
+        assert_eq!(gone, [short, touched]);
+        // Shortening a timer moves it earlier at once.
+        t.touch(long, t0 + Duration::from_secs(130), Duration::from_secs(2));
+        t.expire(t0 + Duration::from_secs(132), |_, id| {
+            gone.push(id);
+            true
+        });
+        assert_eq!(gone, [short, touched, long]);
+        assert!(t.is_empty());
+        assert_eq!(t.next_timeout(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn expiry_matches_a_model(ops in proptest::collection::vec((0u16..40, 1u64..200_000, 0u64..50_000), 1..150)) {
+            // (client port, timeout ms, time step ms): insert-or-touch, then advance.
+            let t0 = Instant::from_secs(5);
+            let mut t = ConnTable::new(64, [3; 16], t0);
+            let mut now = t0;
+            let mut model: std::collections::HashMap<u16, (ConnId, Instant)> = Default::default();
+            for (port, timeout, step) in ops {
+                let timeout = Duration::from_millis(timeout);
+                match model.get(&port) {
+                    Some(&(id, _)) => t.touch(id, now, timeout),
+                    None => {
+                        let id = t.insert(conn("198.51.100.9", port), now, timeout).unwrap();
+                        model.insert(port, (id, now));
+                    }
+                }
+                model.get_mut(&port).unwrap().1 = now + timeout;
+                now += Duration::from_millis(step);
+                let mut gone = Vec::new();
+                t.expire(now, |tab, id| {
+                    gone.push(tab.get(id).unwrap().cport());
+                    true
+                });
+                // Expired exactly those whose time (rounded down to a tick) has come.
+                let due: std::collections::BTreeSet<u16> = model
+                    .iter()
+                    .filter(|(_, (_, e))| {
+                        let tick = TICK.as_micros() as i64;
+                        (e.micros() - t0.micros()) / tick <= (now.micros() - t0.micros()) / tick
+                    })
+                    .map(|(p, _)| *p)
+                    .collect();
+                let got: std::collections::BTreeSet<u16> = gone.iter().copied().collect();
+                proptest::prop_assert_eq!(&got, &due);
+                for p in got {
+                    model.remove(&p);
+                }
+                proptest::prop_assert_eq!(t.len(), model.len());
+                if let Some(next) = t.next_timeout() {
+                    let earliest = model.values().map(|(_, e)| *e).min().unwrap();
+                    proptest::prop_assert!(next <= earliest + TICK, "next {next:?} earliest {earliest:?}");
+                }
+            }
+        }
+    }
+}
