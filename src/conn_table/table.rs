@@ -358,6 +358,7 @@ impl ConnTable {
         }
         let control = n.control.map_or(NIL, |c| c.0);
         if control != NIL
+            && self.live.get(control as usize) == Some(&true)
             && let Some(c) = self.conns.get_mut(control as usize)
         {
             c.n_control += 1;
@@ -462,6 +463,7 @@ impl ConnTable {
         let h = self.hash(c.protocol, &c.caddr, c.cport);
         self.index.remove(h, id.0);
         if c.control != NIL
+            && self.live.get(c.control as usize) == Some(&true)
             && let Some(ctl) = self.conns.get_mut(c.control as usize)
         {
             ctl.n_control = ctl.n_control.saturating_sub(1);
