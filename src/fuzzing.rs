@@ -37,6 +37,34 @@ pub fn sample_tcp_v4() -> [u8; 64] {
     p
 }
 
+/// An IPv6 UDP packet from 2001:db8::7:1000 to fd..fd:2000 behind a hop-by-hop header
+/// of 2048 bytes of Pad1 options, 2100 bytes long: longer than an ICMPv6 error can quote
+/// up to its transport header.
+#[must_use]
+pub fn sample_udp_v6_long_hop_by_hop() -> Vec<u8> {
+    let mut p = vec![0u8; 40 + 2048 + 8 + 4];
+    p[0] = 0x60;
+    p[4..6].copy_from_slice(&(2048u16 + 12).to_be_bytes());
+    p[6] = 0; // hop-by-hop
+    p[7] = 64;
+    p[8..24].copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]);
+    p[24..40].copy_from_slice(&[0xfd; 16]);
+    p[40] = proto::UDP;
+    p[41] = 255; // (255 + 1) * 8 bytes
+    let u = 40 + 2048;
+    p[u..u + 2].copy_from_slice(&1000u16.to_be_bytes());
+    p[u + 2..u + 4].copy_from_slice(&2000u16.to_be_bytes());
+    p[u + 4..u + 6].copy_from_slice(&12u16.to_be_bytes());
+    p[u + 8..].copy_from_slice(b"data");
+    let (mut a, mut b) = ([0u8; 16], [0u8; 16]);
+    a.copy_from_slice(&p[8..24]);
+    b.copy_from_slice(&p[24..40]);
+    let acc = checksum::pseudo_v6(a.into(), b.into(), proto::UDP, 12);
+    let c = checksum::finish(checksum::add(acc, &p[u..]));
+    p[u + 6..u + 8].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
 use crate::checksum;
 use crate::forward::nat;
 use crate::wire::{self, Family, Fragment, PacketSummary, proto};
@@ -220,6 +248,7 @@ pub fn nat_outbound(data: &[u8]) {
 // input gives the same parameters back.
 
 use crate::buf::PacketBuf;
+use crate::error::Layer;
 use crate::forward::pmtu::{self, MtuCheck};
 use crate::forward::tunnel::{self, GueChecksum, Tunnel, TunnelKind};
 use crate::forward::{dr, ttl as ttl_mod};
@@ -554,20 +583,46 @@ pub fn pmtu(data: &[u8]) {
         return;
     };
     let reply = &out[..n];
-    let r = PacketSummary::parse(reply).expect("the reply parses");
-    assert_eq!((r.src, r.dst, r.l3_len), (s.dst, s.src, n));
     let orig = s.l3(pkt);
-    let (hdr, max, icmp) = match r.family {
-        Family::V4 => {
-            assert_eq!(wire::be16(reply, 4), ident);
-            (28, pmtu::ICMPV4_ERROR_MAX, (proto::ICMP, 3, 4))
-        }
+    let (hdr, max, icmp) = match s.family {
+        Family::V4 => (28, pmtu::ICMPV4_ERROR_MAX, (proto::ICMP, 3, 4)),
         Family::V6 => (48, pmtu::ICMPV6_ERROR_MAX, (proto::ICMPV6, 2, 0)),
     };
     assert!(n <= max, "reply of {n} bytes");
-    assert_eq!((r.protocol, reply[hdr - 8], reply[hdr - 7]), icmp);
+    let quote = &reply[hdr..];
+    assert_eq!(quote, &orig[..orig.len().min(max - hdr)], "quote");
+    assert_eq!((reply[hdr - 8], reply[hdr - 7]), (icmp.1, icmp.2));
     assert_eq!(&reply[hdr - 4..hdr], &mtu.to_be_bytes());
-    assert_eq!(&reply[hdr..], &orig[..orig.len().min(max - hdr)], "quote");
+    let r = match PacketSummary::parse(reply) {
+        Ok(r) => r,
+        // Linux quotes by length alone, so an IPv6 extension chain longer than the quote
+        // is cut, and the parser rejects a quote that stops before 8 transport bytes.
+        Err(e) if quote.len() < orig.len() && quote.len() < s.l4_offset + 8 => {
+            assert!(
+                matches!(e.layer, Layer::QuotedIp | Layer::QuotedTransport),
+                "{e:?}"
+            );
+            let (IpAddr::V6(a), IpAddr::V6(b)) = (s.dst, s.src) else {
+                panic!("an IPv4 quote of {} bytes is cut short", quote.len());
+            };
+            let m = &reply[40..];
+            let acc = checksum::pseudo_v6(a, b, proto::ICMPV6, m.len() as u32);
+            assert_eq!(
+                checksum::finish(checksum::add(acc, m)),
+                0,
+                "ICMPv6 checksum"
+            );
+            return;
+        }
+        Err(e) => panic!("the reply does not parse: {e:?}"),
+    };
+    assert_eq!(
+        (r.src, r.dst, r.l3_len, r.protocol),
+        (s.dst, s.src, n, icmp.0)
+    );
+    if r.family == Family::V4 {
+        assert_eq!(wire::be16(reply, 4), ident);
+    }
     assert_eq!(l4_checksum_ok(reply), Some(true), "ICMP checksum");
 }
 
@@ -618,5 +673,20 @@ mod tests {
         }
         let v = pmtu_input(9000, None, 0, b"");
         assert_eq!(pmtu_params(&v), Some((9000, None, 0, &b""[..])));
+    }
+
+    #[test]
+    fn pmtu_reply_quoting_part_of_an_extension_chain() {
+        let p = sample_udp_v6_long_hop_by_hop();
+        let s = PacketSummary::parse(&p).unwrap();
+        assert_eq!(s.l4_offset, 40 + 2048);
+        assert_eq!(pmtu::check(&s, 1500, None), MtuCheck::TooBig { mtu: 1500 });
+        let mut out = [0u8; 1500];
+        let n = pmtu::build_too_big(&p, 1500, &mut out).unwrap();
+        assert_eq!(n, pmtu::ICMPV6_ERROR_MAX);
+        // Linux sends this; the parser rejects the quote, cut inside the chain.
+        let e = PacketSummary::parse(&out[..n]).unwrap_err();
+        assert_eq!(e.layer, Layer::QuotedIp);
+        pmtu(&pmtu_input(1500, None, 0, &p));
     }
 }

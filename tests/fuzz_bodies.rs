@@ -298,6 +298,7 @@ fn pmtu_cases() -> Vec<(u32, Option<Tunnel>, Vec<u8>)> {
     let mut pkts = ip_packets();
     pkts.push(big_packet(false, 1400));
     pkts.push(big_packet(true, 1400));
+    pkts.push(lvs::fuzzing::sample_udp_v6_long_hop_by_hop());
     let mut out = Vec::new();
     for (i, p) in pkts.into_iter().enumerate() {
         let t = ts[i % ts.len()];
