@@ -31,7 +31,10 @@ run_one() {
     if cargo fuzz run "$t" -s none "$work/corpus-$t" "fuzz/corpus/$t" -- \
         -max_total_time="$secs" -print_final_stats=1 \
         -artifact_prefix="$work/artifacts-$t/" >"$work/$t.log" 2>&1; then
-        echo "ok    $t ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$work/$t.log" | grep -o '[0-9]*$') execs)"
+        local execs cov
+        execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/$t.log" | grep -o '[0-9]*$' || true)"
+        cov="$(grep -o 'cov: [0-9]* ft: [0-9]*' "$work/$t.log" | tail -n 1 || true)"
+        echo "ok    $t: ${execs:-?} execs, ${cov:-no coverage line}"
     else
         echo "FAIL  $t (log: $work/$t.log)"
         tail -n 40 "$work/$t.log"
