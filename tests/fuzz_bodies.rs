@@ -1,24 +1,56 @@
 //! Runs every fuzz target's body on stable: over its committed corpus in `fuzz/corpus/`,
-//! and over random and mutated packets from proptest.
+//! and over random and mutated inputs from proptest.
 //!
 //! `LVS_WRITE_SEEDS=1 cargo test --test fuzz_bodies write_seeds` regenerates the seed
 //! corpora from the packets below.
 
 use etherparse::{Icmpv4Type, Icmpv6Type, PacketBuilder, icmpv4, icmpv6};
+use lvs::PacketBuf;
+use lvs::forward::pmtu::{self, MtuCheck};
+use lvs::forward::tunnel::{self, GueChecksum, Tunnel, TunnelKind};
+use lvs::fuzzing::{DECAP_GUE_PORTS, dr_input, encap_input, pmtu_input};
+use lvs::wire::MacAddr;
 use proptest::prelude::*;
+use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 type Body = fn(&[u8]);
 
-/// Every target: name (as in fuzz/Cargo.toml), body, and whether its input starts with
-/// the 19 parameter bytes the rewrite bodies take.
-const TARGETS: &[(&str, Body, bool)] = &[
-    ("summary_ip", lvs::fuzzing::summary_ip, false),
-    ("summary_ethernet", lvs::fuzzing::summary_ethernet, false),
-    ("views_ip", lvs::fuzzing::views_ip, false),
-    ("views_l4", lvs::fuzzing::views_l4, false),
-    ("nat_inbound", lvs::fuzzing::nat_inbound, true),
-    ("nat_outbound", lvs::fuzzing::nat_outbound, true),
+/// What a target's input looks like, and so which seeds it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// A bare IP packet or Ethernet frame.
+    Packet,
+    /// The 19 NAT parameter bytes, then an IP packet.
+    Nat,
+    /// [`encap_input`]: tunnel parameters, then an IP packet.
+    Encap,
+    /// A tunnel packet (or a plain one, which is not decapsulated).
+    Decap,
+    /// [`dr_input`]: two MACs, then an Ethernet frame.
+    Dr,
+    /// [`pmtu_input`]: link MTU and tunnel, then an IP packet.
+    Pmtu,
+}
+
+/// Every target: name (as in fuzz/Cargo.toml), body, and the shape of its input.
+const TARGETS: &[(&str, Body, Input)] = &[
+    ("summary_ip", lvs::fuzzing::summary_ip, Input::Packet),
+    (
+        "summary_ethernet",
+        lvs::fuzzing::summary_ethernet,
+        Input::Packet,
+    ),
+    ("views_ip", lvs::fuzzing::views_ip, Input::Packet),
+    ("views_l4", lvs::fuzzing::views_l4, Input::Packet),
+    ("nat_inbound", lvs::fuzzing::nat_inbound, Input::Nat),
+    ("nat_outbound", lvs::fuzzing::nat_outbound, Input::Nat),
+    ("encap", lvs::fuzzing::encap, Input::Encap),
+    ("decap", lvs::fuzzing::decap, Input::Decap),
+    ("dr", lvs::fuzzing::dr, Input::Dr),
+    ("ttl", lvs::fuzzing::ttl, Input::Packet),
+    ("pmtu", lvs::fuzzing::pmtu, Input::Pmtu),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -105,8 +137,8 @@ fn seed_packets() -> Vec<Vec<u8>> {
     out
 }
 
-fn with_params(pkt: &[u8], v6: bool) -> Vec<u8> {
-    let _ = v6; // selector 0: the packet's own family
+fn with_params(pkt: &[u8]) -> Vec<u8> {
+    // Selector 0: an address of the packet's own family (10.0.0.2, or :: for IPv6), 8080.
     let mut v = vec![
         0, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x1f, 0x90,
     ];
@@ -114,37 +146,232 @@ fn with_params(pkt: &[u8], v6: bool) -> Vec<u8> {
     v
 }
 
-fn seeds_for(with_param: bool) -> Vec<Vec<u8>> {
+/// The seed packets, with the IP packet inside each Ethernet frame added as well.
+fn packets() -> Vec<Vec<u8>> {
     seed_packets()
         .into_iter()
         .flat_map(|p| {
             let mut v = vec![p.clone()];
-            if p.len() > 14 && p[12..14] == [0x08, 0x00]
-                || p.len() > 14 && p[12..14] == [0x86, 0xdd]
-            {
+            if p.len() > 14 && (p[12..14] == [0x08, 0x00] || p[12..14] == [0x86, 0xdd]) {
                 v.push(p[14..].to_vec()); // the IP packet inside the frame
             }
             v
         })
-        .map(|p| {
-            if with_param {
-                with_params(&p, p.first().map(|b| b >> 4) == Some(6))
+        .collect()
+}
+
+/// The seed packets that are valid IP packets (not frames).
+fn ip_packets() -> Vec<Vec<u8>> {
+    packets()
+        .into_iter()
+        .filter(|p| lvs::PacketSummary::parse(p).is_ok())
+        .collect()
+}
+
+/// An IP packet of `len` bytes with DF set (IPv4 TCP or IPv6 UDP): too big for small
+/// MTUs, and longer than an ICMP error can quote.
+fn big_packet(v6: bool, len: usize) -> Vec<u8> {
+    let mut p = Vec::new();
+    if v6 {
+        PacketBuilder::ipv6(
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7],
+            [0xfd; 16],
+            64,
+        )
+        .udp(40000, 443)
+        .write(&mut p, &vec![0x5a; len - 48])
+        .unwrap();
+    } else {
+        PacketBuilder::ipv4([198, 51, 100, 7], [192, 0, 2, 1], 64)
+            .tcp(40000, 80, 1, 1000)
+            .write(&mut p, &vec![0x5a; len - 40])
+            .unwrap();
+        p[6] |= 0x40; // DF
+        p[10..12].fill(0);
+        let c = lvs::checksum::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    p
+}
+
+fn addr(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Tunnels of every kind and outer family (the GUE ones on a [`DECAP_GUE_PORTS`] port).
+fn tunnels() -> Vec<Tunnel> {
+    let port = DECAP_GUE_PORTS[0];
+    let kinds = [
+        TunnelKind::Ipip,
+        TunnelKind::Gue {
+            port,
+            checksum: GueChecksum::Csum,
+        },
+        TunnelKind::Gue {
+            port,
+            checksum: GueChecksum::None,
+        },
+        TunnelKind::Gre {
+            checksum: true,
+            key: Some(0x0102_0304),
+        },
+        TunnelKind::Gre {
+            checksum: false,
+            key: None,
+        },
+    ];
+    let mut out = Vec::new();
+    for (i, kind) in kinds.into_iter().enumerate() {
+        for v6 in [false, true] {
+            let mut t = if v6 {
+                Tunnel::new(kind, addr("2001:db8:1::1"), addr("2001:db8:2::2"))
             } else {
-                p
-            }
+                Tunnel::new(kind, addr("10.1.0.1"), addr("10.2.0.2"))
+            };
+            t.copy_df = i % 2 == 0;
+            t.flow_hash_key = [i as u8; 16];
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// (tunnel, packet) pairs for the encapsulation seeds: every tunnel over every IP packet.
+fn encap_cases() -> Vec<(Tunnel, Vec<u8>)> {
+    let mut out = Vec::new();
+    for t in tunnels() {
+        for p in ip_packets() {
+            out.push((t, p));
+        }
+    }
+    out
+}
+
+/// Every IP seed packet encapsulated in every tunnel, by the library.
+fn encapsulated() -> Vec<Vec<u8>> {
+    encap_cases()
+        .into_iter()
+        .map(|(t, p)| {
+            let mut b = PacketBuf::with_headroom(lvs::buf::DEFAULT_HEADROOM, &p);
+            tunnel::encapsulate(&mut b, &t, 7).expect("seed encapsulates");
+            b.packet().to_vec()
         })
         .collect()
 }
+
+/// Ethernet frames for DR: each IP packet in an untagged frame, one 802.1Q frame, and
+/// the frames among the seed packets.
+fn frames() -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = ip_packets()
+        .into_iter()
+        .map(|p| {
+            let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+            f.extend_from_slice(if p[0] >> 4 == 6 {
+                &[0x86, 0xdd]
+            } else {
+                &[0x08, 0x00]
+            });
+            f.extend_from_slice(&p);
+            f
+        })
+        .collect();
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2([1; 6], [2; 6])
+        .single_vlan(42.try_into().unwrap())
+        .ipv4([10, 0, 0, 1], [192, 0, 2, 1], 64)
+        .tcp(40000, 80, 1, 100)
+        .write(&mut f, b"x")
+        .unwrap();
+    out.push(f);
+    out.extend(
+        seed_packets()
+            .into_iter()
+            .filter(|p| lvs::PacketSummary::parse_ethernet(p).is_ok()),
+    );
+    out
+}
+
+/// (link MTU, tunnel, packet) for the path-MTU seeds: every IP packet with a fitting and
+/// a too-small MTU, with and without a tunnel, plus big packets of both families.
+fn pmtu_cases() -> Vec<(u32, Option<Tunnel>, Vec<u8>)> {
+    let ts = tunnels();
+    let mut pkts = ip_packets();
+    pkts.push(big_packet(false, 1400));
+    pkts.push(big_packet(true, 1400));
+    pkts.push(lvs::fuzzing::sample_udp_v6_long_hop_by_hop());
+    let mut out = Vec::new();
+    for (i, p) in pkts.into_iter().enumerate() {
+        let t = ts[i % ts.len()];
+        let len = p.len() as u32;
+        out.push((1500, None, p.clone()));
+        out.push((len - 1, None, p.clone()));
+        out.push((len + t.overhead() as u32 - 1, Some(t), p));
+    }
+    out
+}
+
+fn seeds_for(input: Input) -> Vec<Vec<u8>> {
+    match input {
+        Input::Packet => packets(),
+        Input::Nat => packets().iter().map(|p| with_params(p)).collect(),
+        Input::Encap => {
+            let mut v: Vec<_> = encap_cases()
+                .iter()
+                .map(|(t, p)| encap_input(t, 0x4242, 64, p))
+                .collect();
+            // Too little headroom and a mismatched tunnel: the error paths.
+            let (t, p) = &encap_cases()[0];
+            v.push(encap_input(t, 1, 8, p));
+            let mixed = Tunnel::new(TunnelKind::Ipip, addr("10.1.0.1"), addr("2001:db8::2"));
+            v.push(encap_input(&mixed, 1, 64, p));
+            v
+        }
+        Input::Decap => {
+            let mut v = encapsulated();
+            v.extend(ip_packets()); // not tunnel packets
+            v
+        }
+        Input::Dr => frames()
+            .iter()
+            .map(|f| {
+                dr_input(
+                    MacAddr([0x02, 0, 0, 0, 0, 0x10]),
+                    MacAddr([0x02, 0, 0, 0, 0, 0x20]),
+                    f,
+                )
+            })
+            .collect(),
+        Input::Pmtu => pmtu_cases()
+            .iter()
+            .map(|(m, t, p)| pmtu_input(*m, t.as_ref(), 0x1234, p))
+            .collect(),
+    }
+}
+
+/// Seeds per target, in `TARGETS` order, built once.
+static SEEDS: LazyLock<Vec<Vec<Vec<u8>>>> =
+    LazyLock::new(|| TARGETS.iter().map(|(_, _, i)| seeds_for(*i)).collect());
 
 #[test]
 fn write_seeds() {
     if std::env::var_os("LVS_WRITE_SEEDS").is_none() {
         return; // regenerating the committed corpus is a deliberate developer step
     }
-    for (name, _, with_param) in TARGETS {
+    for ((name, _, _), seeds) in TARGETS.iter().zip(SEEDS.iter()) {
         let dir = corpus_dir(name);
         std::fs::create_dir_all(&dir).unwrap();
-        for (i, s) in seeds_for(*with_param).iter().enumerate() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("seed-")
+            {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        for (i, s) in seeds.iter().enumerate() {
             std::fs::write(dir.join(format!("seed-{i:02}")), s).unwrap();
         }
     }
@@ -169,43 +396,83 @@ fn corpus_replays_clean() {
 }
 
 #[test]
-fn seeds_exercise_the_success_paths() {
-    // Guards against seeds that only ever hit error paths: each valid seed is rewritten.
-    for s in seeds_for(false) {
-        let Ok(_) = lvs::PacketSummary::parse(&s) else {
-            continue;
-        };
-        let mut b = s.clone();
-        let addr: std::net::IpAddr = if s[0] >> 4 == 6 {
-            "fd00::2".parse().unwrap()
-        } else {
-            "10.0.0.2".parse().unwrap()
-        };
-        lvs::forward::nat::inbound(&mut b, addr, 8080).expect("valid seed rewrites");
-        assert_ne!(b, s);
+fn committed_corpus_holds_the_current_seeds() {
+    // A changed seed generator without `LVS_WRITE_SEEDS=1` would leave stale seeds behind.
+    for ((name, _, _), seeds) in TARGETS.iter().zip(SEEDS.iter()) {
+        for (i, s) in seeds.iter().enumerate() {
+            let path = corpus_dir(name).join(format!("seed-{i:02}"));
+            let got = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                &got,
+                s,
+                "{} is stale: rerun with LVS_WRITE_SEEDS=1",
+                path.display()
+            );
+        }
     }
 }
 
-fn mutated() -> impl Strategy<Value = (bool, Vec<u8>)> {
-    let seeds = seeds_for(false);
+#[test]
+fn seeds_exercise_the_success_paths() {
+    // Guards against seeds that only ever hit error paths.
+    for s in ip_packets() {
+        let mut b = s.clone();
+        let addr: IpAddr = if s[0] >> 4 == 6 {
+            addr("fd00::2")
+        } else {
+            addr("10.0.0.2")
+        };
+        lvs::forward::nat::inbound(&mut b, addr, 8080).expect("valid seed rewrites");
+        assert_ne!(b, s);
+        let mut b = s.clone();
+        lvs::forward::ttl::decrement(&mut b).expect("valid seed decrements");
+    }
+    // encapsulated() itself asserts that every encapsulation case succeeds.
+    for p in encapsulated() {
+        let mut b = PacketBuf::with_headroom(0, &p);
+        tunnel::decapsulate(&mut b, DECAP_GUE_PORTS).expect("tunnel seed decapsulates");
+    }
+    for f in frames() {
+        let mut f = f;
+        lvs::forward::dr::rewrite_macs(&mut f, MacAddr([1; 6]), MacAddr([2; 6]))
+            .expect("frame seed rewrites");
+    }
+    let mut too_big = [0usize; 2];
+    for (mtu, t, p) in pmtu_cases() {
+        let s = lvs::PacketSummary::parse(&p).unwrap();
+        if let MtuCheck::TooBig { mtu } = pmtu::check(&s, mtu, t.as_ref()) {
+            let mut out = [0u8; 1500];
+            pmtu::build_too_big(&p, mtu, &mut out).expect("a too-big reply");
+            too_big[usize::from(p[0] >> 4 == 6)] += 1;
+        }
+    }
+    assert!(
+        too_big.iter().all(|&n| n > 0),
+        "too-big replies per family: {too_big:?}"
+    );
+}
+
+/// A seed index, byte flips and an optional truncation, applied to each target's own
+/// seeds (parameter bytes included).
+fn mutation() -> impl Strategy<Value = (usize, Vec<(usize, u8)>, usize)> {
     (
-        0..seeds.len(),
+        any::<usize>(),
         proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
         any::<usize>(),
-        any::<bool>(),
     )
-        .prop_map(move |(i, flips, cut, params)| {
-            let mut p = seeds[i].clone();
-            for (at, x) in flips {
-                let n = p.len();
-                p[at % n] ^= x;
-            }
-            if cut % 4 == 0 {
-                let n = p.len();
-                p.truncate(cut % (n + 1));
-            }
-            (params, p)
-        })
+}
+
+fn mutate(seed: &[u8], flips: &[(usize, u8)], cut: usize) -> Vec<u8> {
+    let mut p = seed.to_vec();
+    for &(at, x) in flips {
+        let n = p.len();
+        p[at % n] ^= x;
+    }
+    if cut.is_multiple_of(4) {
+        let n = p.len();
+        p.truncate(cut % (n + 1));
+    }
+    p
 }
 
 proptest! {
@@ -219,13 +486,9 @@ proptest! {
     }
 
     #[test]
-    fn bodies_hold_on_mutated_packets((_p, pkt) in mutated()) {
-        for (_, body, with_param) in TARGETS {
-            if *with_param {
-                body(&with_params(&pkt, pkt.first().map(|b| b >> 4) == Some(6)));
-            } else {
-                body(&pkt);
-            }
+    fn bodies_hold_on_mutated_seeds((i, flips, cut) in mutation()) {
+        for ((_, body, _), seeds) in TARGETS.iter().zip(SEEDS.iter()) {
+            body(&mutate(&seeds[i % seeds.len()], &flips, cut));
         }
     }
 }

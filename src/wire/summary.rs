@@ -430,10 +430,15 @@ fn quoted(l3: &[u8], at: usize, family: Family) -> Result<Quoted, ParseError> {
     let mut ports = None;
     let mut echo_ident = None;
     if fragment.has_transport_header() {
-        let needs_l4 = matches!(
-            protocol,
-            proto::TCP | proto::UDP | proto::SCTP | proto::ICMP | proto::ICMPV6
-        );
+        // The protocols `transport` parses for this family: an ICMPv4 header inside IPv6
+        // (or ICMPv6 inside IPv4) is an unknown payload there, so it may be shorter than
+        // 8 bytes in a packet that parses, and a quote of that whole packet must parse.
+        let needs_l4 = match protocol {
+            proto::TCP | proto::UDP | proto::SCTP => true,
+            proto::ICMP => family == Family::V4,
+            proto::ICMPV6 => family == Family::V6,
+            _ => false,
+        };
         if needs_l4 && l4.len() < QUOTED_L4_MIN {
             return Err(ParseError::truncated(
                 Layer::QuotedTransport,
@@ -593,6 +598,42 @@ mod tests {
             PacketSummary::parse(&q).unwrap_err().kind,
             ParseErrorKind::Truncated { .. }
         ));
+    }
+
+    /// Fuzz regression (`fuzz/corpus/pmtu/regress-icmp-in-ipv6`): an IPv6 packet with next
+    /// header 1 (ICMPv4, unknown in IPv6) and a 7-byte payload parses, but the
+    /// "packet too big" error quoting all of it was rejected, because the quote parser
+    /// demanded 8 transport bytes for ICMP in either family. Likewise ICMPv6 in IPv4.
+    #[test]
+    fn whole_quote_of_a_packet_that_parses_parses() {
+        let mut orig6 = Vec::new();
+        PacketBuilder::ipv6([1; 16], [2; 16], 9)
+            .write(&mut orig6, proto::ICMP.into(), &[1, 4, 0x43, 0x3f, 0, 0, 0])
+            .unwrap();
+        let s = PacketSummary::parse(&orig6).unwrap();
+        assert_eq!((s.protocol, s.icmp), (proto::ICMP, None));
+        let mut p6 = Vec::new();
+        PacketBuilder::ipv6([2; 16], [1; 16], 64)
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(&mut p6, &orig6)
+            .unwrap();
+        let q = PacketSummary::parse(&p6).unwrap().quoted.unwrap();
+        assert_eq!((q.protocol, q.l4_len, q.echo_ident), (proto::ICMP, 7, None));
+
+        let mut orig4 = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9)
+            .write(&mut orig4, proto::ICMPV6.into(), &[128, 0, 0])
+            .unwrap();
+        PacketSummary::parse(&orig4).unwrap();
+        let mut p4 = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64)
+            .icmpv4(Icmpv4Type::DestinationUnreachable(
+                icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 576 },
+            ))
+            .write(&mut p4, &orig4)
+            .unwrap();
+        let q = PacketSummary::parse(&p4).unwrap().quoted.unwrap();
+        assert_eq!((q.protocol, q.l4_len), (proto::ICMPV6, 3));
     }
 
     #[test]
