@@ -41,6 +41,7 @@ pub mod forward;
 pub mod fuzzing;
 pub mod persistence;
 pub mod scheduler;
+pub mod stats;
 pub mod time;
 pub mod wire;
 
