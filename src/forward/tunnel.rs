@@ -132,15 +132,6 @@ impl Tunnel {
             TunnelKind::Gre { checksum, key } => gre::header_len(checksum, key.is_some(), false),
         }
     }
-
-    /// The outer family, or `FamilyMismatch` if source and destination differ.
-    fn outer_family(&self) -> Result<Family, RewriteError> {
-        match (self.src, self.dst) {
-            (IpAddr::V4(_), IpAddr::V4(_)) => Ok(Family::V4),
-            (IpAddr::V6(_), IpAddr::V6(_)) => Ok(Family::V6),
-            _ => Err(RewriteError::FamilyMismatch),
-        }
-    }
 }
 
 /// Lowest port of Linux's default `ip_local_port_range`.
@@ -159,30 +150,73 @@ pub fn udp_flow_src_port(hash: u32) -> u16 {
     GUE_SRC_PORT_MIN + ((u64::from(h) * span) >> 32) as u16
 }
 
-/// Longest flow-hash input: two IPv6 addresses, the protocol and two ports.
-const FLOW_KEY_MAX: usize = 16 + 16 + 1 + 4;
-
 /// The keyed flow hash of the inner packet: SipHash-1-3 over source and destination
 /// address, protocol and, when present, source and destination port (all in network
 /// byte order, back to back), truncated to 32 bits.
 ///
 /// `addrs` is both addresses (8 or 32 bytes), `ports` the first four transport bytes.
-/// The input is gathered into one buffer and hashed with a single write, which gives the
-/// same value as writing the fields one by one (SipHash is defined over the byte string).
+/// The input is gathered into one buffer and hashed in one call, which gives the same
+/// value as writing the fields one by one (SipHash is defined over the byte string).
 #[inline]
 fn flow_hash(addrs: &[u8], protocol: u8, ports: Option<&[u8; 4]>, key: &[u8; 16]) -> u32 {
-    let mut b = [0u8; FLOW_KEY_MAX];
-    let n = addrs.len().min(32);
-    b[..n].copy_from_slice(&addrs[..n]);
-    b[n] = protocol;
-    let mut len = n + 1;
-    if let Some(p) = ports {
-        b[len..len + 4].copy_from_slice(p);
-        len += 4;
+    if let Ok(a) = <&[u8; 8]>::try_from(addrs) {
+        hash_tuple::<8, 13>(a, protocol, ports, key)
+    } else if let Ok(a) = <&[u8; 32]>::try_from(addrs) {
+        hash_tuple::<32, 37>(a, protocol, ports, key)
+    } else {
+        // Not reached: addresses come in pairs of one family.
+        let mut h = SipHasher13::new_with_key(key);
+        h.write(addrs);
+        h.write_u8(protocol);
+        if let Some(p) = ports {
+            h.write(p);
+        }
+        h.finish() as u32
     }
-    let mut h = SipHasher13::new_with_key(key);
-    h.write(&b[..len]);
-    h.finish() as u32
+}
+
+/// [`flow_hash`] with the address bytes' length `A` known; `N` is `A + 5`.
+#[inline]
+fn hash_tuple<const A: usize, const N: usize>(
+    addrs: &[u8; A],
+    protocol: u8,
+    ports: Option<&[u8; 4]>,
+    key: &[u8; 16],
+) -> u32 {
+    debug_assert_eq!(N, A + 5);
+    let mut b = [0u8; N];
+    b[..A].copy_from_slice(addrs);
+    b[A] = protocol;
+    let len = match ports {
+        Some(p) => {
+            b[A + 1..A + 5].copy_from_slice(p);
+            A + 5
+        }
+        None => A + 1,
+    };
+    // `SipHasher13::new_with_key` reads the key this way; `new_with_keys` is the inlinable
+    // half of it.
+    let [
+        a0,
+        a1,
+        a2,
+        a3,
+        a4,
+        a5,
+        a6,
+        a7,
+        b0,
+        b1,
+        b2,
+        b3,
+        b4,
+        b5,
+        b6,
+        b7,
+    ] = *key;
+    let k0 = u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]);
+    let k1 = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+    SipHasher13::new_with_keys(k0, k1).hash(&b[..len]) as u32
 }
 
 /// [`flow_hash`] of a packet described by a full summary.
@@ -284,11 +318,9 @@ impl Inner {
 /// which becomes ECT(0) (2).
 #[must_use]
 pub const fn ecn_encapsulate(inner: u8) -> u8 {
-    if inner & 3 == 3 {
-        (inner & !3) | 2
-    } else {
-        inner
-    }
+    // CE (both ECN bits set) loses its low bit, becoming ECT(0); all else is kept.
+    let ce = inner & (inner >> 1) & 1;
+    inner & !ce
 }
 
 /// Encapsulates the IP packet in `buf` for tunnel `t`, prepending the outer headers in
@@ -312,14 +344,15 @@ pub fn encapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
     ip_id: u16,
 ) -> Result<(), RewriteError> {
     let inner = Inner::parse(buf.packet(), t)?;
-    let outer = t.outer_family()?;
-    let inner_len = inner.len;
-    let overhead = t.overhead();
-    let total = overhead + inner_len;
-    let limit = match outer {
-        Family::V4 => 0xffff,
-        Family::V6 => 0xffff + ipv6::HEADER_LEN,
+    // The outer addresses decide everything about the outer IP header; match them once.
+    let (ip_len, limit) = match (t.src, t.dst) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => (ipv4::MIN_HEADER_LEN, 0xffff),
+        (IpAddr::V6(_), IpAddr::V6(_)) => (ipv6::HEADER_LEN, 0xffff + ipv6::HEADER_LEN),
+        _ => return Err(RewriteError::FamilyMismatch),
     };
+    let inner_len = inner.len;
+    let overhead = ip_len + t.encap_len();
+    let total = overhead + inner_len;
     if total > limit {
         return Err(RewriteError::TooLong(total));
     }
@@ -337,7 +370,6 @@ pub fn encapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
     // Validation done: from here on nothing fails.
     buf.truncate(inner_len);
     let hdr = buf.prepend(overhead)?;
-    let ip_len = overhead - t.encap_len();
     let (ip, encap) = hdr.split_at_mut(ip_len);
     let (outer_proto, full_checksum) = match t.kind {
         TunnelKind::Ipip => (inner_proto, false),
@@ -348,9 +380,11 @@ pub fn encapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
             let [p0, p1] = port.to_be_bytes();
             let [l0, l1] = udp_len.to_be_bytes();
             // UDP header with checksum 0, then GUE version 0, no options.
-            let (u, g) = encap.split_at_mut(udp::HEADER_LEN);
-            u.copy_from_slice(&[s0, s1, p0, p1, l0, l1, 0, 0]);
-            gue::emit_header(g, inner_proto);
+            if let Some(e) = encap.first_chunk_mut::<{ udp::HEADER_LEN + gue::HEADER_LEN }>() {
+                let (u, g) = e.split_at_mut(udp::HEADER_LEN);
+                u.copy_from_slice(&[s0, s1, p0, p1, l0, l1, 0, 0]);
+                gue::emit_header(g, inner_proto);
+            }
             (proto::UDP, ck != GueChecksum::None)
         }
         TunnelKind::Gre { checksum: ck, key } => {
@@ -363,8 +397,7 @@ pub fn encapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
             let df = t.copy_df && inner.family == Family::V4 && inner.dont_frag;
             let (flags, ident) = if df { (ipv4::FLAG_DF, 0) } else { (0, ip_id) };
-            ipv4::emit_header(
-                ip,
+            let h = ipv4::header(
                 tos,
                 total as u16,
                 ident,
@@ -374,6 +407,9 @@ pub fn encapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
                 src,
                 dst,
             );
+            if let Some(ip) = ip.first_chunk_mut::<{ ipv4::MIN_HEADER_LEN }>() {
+                *ip = h;
+            }
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
             let payload = (total - ipv6::HEADER_LEN) as u16;
@@ -401,7 +437,7 @@ fn fill_encap_checksum(pkt: &mut [u8], t: &Tunnel, ip_len: usize) {
                 (IpAddr::V6(a), IpAddr::V6(b)) => {
                     checksum::pseudo_v6(a, b, proto::UDP, u32::from(udp_len))
                 }
-                _ => 0, // outer_family() checked by the caller
+                _ => 0, // the caller refused mixed families
             };
             let c = udp::mangle_zero(checksum::finish(checksum::add(pseudo, e)));
             e[udp::CHECKSUM_OFFSET..udp::CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_be_bytes());
@@ -673,6 +709,14 @@ mod lean_path_tests {
             (a, b) => prop_assert!(false, "lean {:?} vs full {:?}", a.is_ok(), b.is_ok()),
         }
         Ok(())
+    }
+
+    #[test]
+    fn branch_free_ecn_equals_rfc6040_rule() {
+        for x in 0..=255u8 {
+            let want = if x & 3 == 3 { (x & !3) | 2 } else { x };
+            assert_eq!(ecn_encapsulate(x), want, "{x:#04x}");
+        }
     }
 
     #[test]

@@ -261,7 +261,7 @@ pub(crate) fn emit_header(
 /// A 20-byte IPv4 header without options, checksum included, computed from the field
 /// values as five 32-bit words rather than read back from memory.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 #[must_use]
 pub(crate) fn header(
     tos: u8,
