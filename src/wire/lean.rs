@@ -11,7 +11,7 @@
 use super::{Family, ipv4, ipv6, proto, sctp, tcp, udp};
 use crate::checksum;
 
-/// What a lean parse reports: the fields of [`PacketSummary`] that encapsulation and DR
+/// What a lean parse reports: the fields of [`PacketSummary`](crate::wire::PacketSummary) that encapsulation and DR
 /// use, with the same meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Lean {
