@@ -166,7 +166,7 @@ pub fn rewrite(
 /// what [`PacketSummary::parse`] checks for such a packet and returns `false`, having
 /// written nothing, for anything else (which then takes the general path and gets its
 /// typed error there).
-#[inline]
+#[inline(always)]
 fn fast_v4(pkt: &mut [u8], side: Side, addr: u32, port: u16) -> bool {
     let Some(hdr) = pkt.first_chunk::<20>() else {
         return false;

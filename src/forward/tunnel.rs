@@ -40,8 +40,8 @@ use crate::buf::PacketBuf;
 use crate::checksum;
 use crate::error::{Layer, ParseError, ParseErrorKind, RewriteError};
 use crate::wire::{
-    EtherType, Family, GrePacket, GuePacket, PacketSummary, UdpPacket, gre, gue, ipv4, ipv6, proto,
-    udp,
+    EtherType, Family, GrePacket, GuePacket, PacketSummary, UdpPacket, gre, gue, ipv4, ipv6, lean,
+    proto, udp,
 };
 
 /// The UDP checksum policy of a GUE tunnel (ipvsadm `--tun-nocsum`, `--tun-csum`,
@@ -132,15 +132,6 @@ impl Tunnel {
             TunnelKind::Gre { checksum, key } => gre::header_len(checksum, key.is_some(), false),
         }
     }
-
-    /// The outer family, or `FamilyMismatch` if source and destination differ.
-    fn outer_family(&self) -> Result<Family, RewriteError> {
-        match (self.src, self.dst) {
-            (IpAddr::V4(_), IpAddr::V4(_)) => Ok(Family::V4),
-            (IpAddr::V6(_), IpAddr::V6(_)) => Ok(Family::V6),
-            _ => Err(RewriteError::FamilyMismatch),
-        }
-    }
 }
 
 /// Lowest port of Linux's default `ip_local_port_range`.
@@ -159,33 +150,177 @@ pub fn udp_flow_src_port(hash: u32) -> u16 {
     GUE_SRC_PORT_MIN + ((u64::from(h) * span) >> 32) as u16
 }
 
-/// The keyed flow hash of the inner packet: SipHash-1-3 over addresses, protocol and
-/// ports (when present), truncated to 32 bits.
-fn flow_hash(s: &PacketSummary, key: &[u8; 16]) -> u32 {
-    let mut h = SipHasher13::new_with_key(key);
-    let addr = |h: &mut SipHasher13, a: IpAddr| match a {
-        IpAddr::V4(a) => h.write(&a.octets()),
-        IpAddr::V6(a) => h.write(&a.octets()),
-    };
-    addr(&mut h, s.src);
-    addr(&mut h, s.dst);
-    h.write_u8(s.protocol);
-    if let Some(p) = s.ports {
-        h.write(&p.src.to_be_bytes());
-        h.write(&p.dst.to_be_bytes());
+/// The keyed flow hash of the inner packet: SipHash-1-3 over source and destination
+/// address, protocol and, when present, source and destination port (all in network
+/// byte order, back to back), truncated to 32 bits.
+///
+/// `addrs` is both addresses (8 or 32 bytes), `ports` the first four transport bytes.
+/// The input is gathered into one buffer and hashed in one call, which gives the same
+/// value as writing the fields one by one (SipHash is defined over the byte string).
+#[inline]
+fn flow_hash(addrs: &[u8], protocol: u8, ports: Option<&[u8; 4]>, key: &[u8; 16]) -> u32 {
+    if let Ok(a) = <&[u8; 8]>::try_from(addrs) {
+        hash_tuple::<8, 13>(a, protocol, ports, key)
+    } else if let Ok(a) = <&[u8; 32]>::try_from(addrs) {
+        hash_tuple::<32, 37>(a, protocol, ports, key)
+    } else {
+        // Not reached: addresses come in pairs of one family.
+        let mut h = SipHasher13::new_with_key(key);
+        h.write(addrs);
+        h.write_u8(protocol);
+        if let Some(p) = ports {
+            h.write(p);
+        }
+        h.finish() as u32
     }
-    h.finish() as u32
+}
+
+/// [`flow_hash`] with the address bytes' length `A` known; `N` is `A + 5`.
+#[inline]
+fn hash_tuple<const A: usize, const N: usize>(
+    addrs: &[u8; A],
+    protocol: u8,
+    ports: Option<&[u8; 4]>,
+    key: &[u8; 16],
+) -> u32 {
+    debug_assert_eq!(N, A + 5);
+    let mut b = [0u8; N];
+    b[..A].copy_from_slice(addrs);
+    b[A] = protocol;
+    let len = match ports {
+        Some(p) => {
+            b[A + 1..A + 5].copy_from_slice(p);
+            A + 5
+        }
+        None => A + 1,
+    };
+    // `SipHasher13::new_with_key` reads the key this way; `new_with_keys` is the inlinable
+    // half of it.
+    let [
+        a0,
+        a1,
+        a2,
+        a3,
+        a4,
+        a5,
+        a6,
+        a7,
+        b0,
+        b1,
+        b2,
+        b3,
+        b4,
+        b5,
+        b6,
+        b7,
+    ] = *key;
+    let k0 = u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]);
+    let k1 = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+    SipHasher13::new_with_keys(k0, k1).hash(&b[..len]) as u32
+}
+
+/// [`flow_hash`] of a packet described by a full summary.
+fn summary_flow_hash(s: &PacketSummary, key: &[u8; 16]) -> u32 {
+    let mut addrs = [0u8; 32];
+    let n = match (s.src, s.dst) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            addrs[..4].copy_from_slice(&a.octets());
+            addrs[4..8].copy_from_slice(&b.octets());
+            8
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            addrs[..16].copy_from_slice(&a.octets());
+            addrs[16..].copy_from_slice(&b.octets());
+            32
+        }
+        // A summary's addresses are of its one family; hash what is there regardless.
+        (a, b) => {
+            let mut n = 0;
+            for x in [a, b] {
+                match x {
+                    IpAddr::V4(x) => {
+                        addrs[n..n + 4].copy_from_slice(&x.octets());
+                        n += 4;
+                    }
+                    IpAddr::V6(x) => {
+                        addrs[n..n + 16].copy_from_slice(&x.octets());
+                        n += 16;
+                    }
+                }
+            }
+            n
+        }
+    };
+    let ports = s.ports.map(|p| {
+        let [a, b] = p.src.to_be_bytes();
+        let [c, d] = p.dst.to_be_bytes();
+        [a, b, c, d]
+    });
+    flow_hash(&addrs[..n], s.protocol, ports.as_ref(), key)
+}
+
+/// What encapsulation reads from the inner packet.
+struct Inner {
+    family: Family,
+    len: usize,
+    tos: u8,
+    ttl: u8,
+    dont_frag: bool,
+    /// The flow hash, when the tunnel needs one (GUE), else 0.
+    hash: u32,
+}
+
+impl Inner {
+    /// Validates the inner packet exactly as [`PacketSummary::parse`] does: the lean
+    /// parse for the common packet, the full parse for the rest (and for every error).
+    #[inline]
+    fn parse(pkt: &[u8], t: &Tunnel) -> Result<Self, RewriteError> {
+        let gue = matches!(t.kind, TunnelKind::Gue { .. });
+        let Some(l) = lean::parse(pkt) else {
+            return Self::parse_full(pkt, gue, &t.flow_hash_key);
+        };
+        let hash = if gue {
+            let ports = if l.has_ports {
+                pkt.get(l.l4_offset..).and_then(|p| p.first_chunk::<4>())
+            } else {
+                None
+            };
+            flow_hash(l.addrs(pkt), l.protocol, ports, &t.flow_hash_key)
+        } else {
+            0
+        };
+        Ok(Self {
+            family: l.family,
+            len: l.l3_len,
+            tos: l.tos,
+            ttl: l.ttl,
+            dont_frag: l.dont_frag,
+            hash,
+        })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn parse_full(pkt: &[u8], gue: bool, key: &[u8; 16]) -> Result<Self, RewriteError> {
+        let s = PacketSummary::parse(pkt)?;
+        Ok(Self {
+            family: s.family,
+            len: s.l3_len,
+            tos: s.tos,
+            ttl: s.ttl,
+            dont_frag: s.dont_frag,
+            hash: if gue { summary_flow_hash(&s, key) } else { 0 },
+        })
+    }
 }
 
 /// `INET_ECN_encapsulate(inner, inner)`: keep the DS field, copy ECN unless it is CE (3),
 /// which becomes ECT(0) (2).
 #[must_use]
 pub const fn ecn_encapsulate(inner: u8) -> u8 {
-    if inner & 3 == 3 {
-        (inner & !3) | 2
-    } else {
-        inner
-    }
+    // CE (both ECN bits set) loses its low bit, becoming ECT(0); all else is kept.
+    let ce = inner & (inner >> 1) & 1;
+    inner & !ce
 }
 
 /// Encapsulates the IP packet in `buf` for tunnel `t`, prepending the outer headers in
@@ -208,15 +343,16 @@ pub fn encapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
     t: &Tunnel,
     ip_id: u16,
 ) -> Result<(), RewriteError> {
-    let s = PacketSummary::parse(buf.packet())?;
-    let outer = t.outer_family()?;
-    let inner_len = s.l3_len;
-    let overhead = t.overhead();
-    let total = overhead + inner_len;
-    let limit = match outer {
-        Family::V4 => 0xffff,
-        Family::V6 => 0xffff + ipv6::HEADER_LEN,
+    let inner = Inner::parse(buf.packet(), t)?;
+    // The outer addresses decide everything about the outer IP header; match them once.
+    let (ip_len, limit) = match (t.src, t.dst) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => (ipv4::MIN_HEADER_LEN, 0xffff),
+        (IpAddr::V6(_), IpAddr::V6(_)) => (ipv6::HEADER_LEN, 0xffff + ipv6::HEADER_LEN),
+        _ => return Err(RewriteError::FamilyMismatch),
     };
+    let inner_len = inner.len;
+    let overhead = ip_len + t.encap_len();
+    let total = overhead + inner_len;
     if total > limit {
         return Err(RewriteError::TooLong(total));
     }
@@ -226,83 +362,92 @@ pub fn encapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
             available: buf.headroom(),
         });
     }
-    let (inner_proto, ethertype) = match s.family {
+    let (inner_proto, ethertype) = match inner.family {
         Family::V4 => (proto::IPIP, EtherType::IPV4),
         Family::V6 => (proto::IPV6, EtherType::IPV6),
-    };
-    let sport = match t.kind {
-        TunnelKind::Gue { .. } => udp_flow_src_port(flow_hash(&s, &t.flow_hash_key)),
-        _ => 0,
     };
 
     // Validation done: from here on nothing fails.
     buf.truncate(inner_len);
-    buf.prepend(overhead)?;
-    let pkt = buf.packet_mut();
-    let ip_len = overhead - t.encap_len();
-    let (outer_proto, encap) = match t.kind {
-        TunnelKind::Ipip => (inner_proto, 0),
+    let hdr = buf.prepend(overhead)?;
+    let (ip, encap) = hdr.split_at_mut(ip_len);
+    let (outer_proto, full_checksum) = match t.kind {
+        TunnelKind::Ipip => (inner_proto, false),
         TunnelKind::Gue { port, checksum: ck } => {
-            let u = &mut pkt[ip_len..];
+            let sport = udp_flow_src_port(inner.hash);
             let udp_len = (total - ip_len) as u16;
-            u[0..2].copy_from_slice(&sport.to_be_bytes());
-            u[2..4].copy_from_slice(&port.to_be_bytes());
-            u[4..6].copy_from_slice(&udp_len.to_be_bytes());
-            u[6..8].fill(0);
-            gue::emit_header(&mut u[udp::HEADER_LEN..], inner_proto);
-            if ck != GueChecksum::None {
-                let pseudo = match (t.src, t.dst) {
-                    (IpAddr::V4(a), IpAddr::V4(b)) => {
-                        checksum::pseudo_v4(a, b, proto::UDP, udp_len)
-                    }
-                    (IpAddr::V6(a), IpAddr::V6(b)) => {
-                        checksum::pseudo_v6(a, b, proto::UDP, u32::from(udp_len))
-                    }
-                    _ => 0, // outer_family() checked above
-                };
-                let c = udp::mangle_zero(checksum::finish(checksum::add(
-                    pseudo,
-                    &u[..usize::from(udp_len)],
-                )));
-                u[6..8].copy_from_slice(&c.to_be_bytes());
+            let [s0, s1] = sport.to_be_bytes();
+            let [p0, p1] = port.to_be_bytes();
+            let [l0, l1] = udp_len.to_be_bytes();
+            // UDP header with checksum 0, then GUE version 0, no options.
+            if let Some(e) = encap.first_chunk_mut::<{ udp::HEADER_LEN + gue::HEADER_LEN }>() {
+                let (u, g) = e.split_at_mut(udp::HEADER_LEN);
+                u.copy_from_slice(&[s0, s1, p0, p1, l0, l1, 0, 0]);
+                gue::emit_header(g, inner_proto);
             }
-            (proto::UDP, udp::HEADER_LEN + gue::HEADER_LEN)
+            (proto::UDP, ck != GueChecksum::None)
         }
         TunnelKind::Gre { checksum: ck, key } => {
-            let g = &mut pkt[ip_len..];
-            gre::emit_header(g, ethertype, ck, key);
-            if ck {
-                let c = checksum::checksum(g);
-                g[4..6].copy_from_slice(&c.to_be_bytes());
-            }
-            (proto::GRE, gre::header_len(ck, key.is_some(), false))
+            gre::emit_header(encap, ethertype, ck, key);
+            (proto::GRE, ck)
         }
     };
-    debug_assert_eq!(ip_len + encap, overhead);
-    let tos = ecn_encapsulate(s.tos);
+    let tos = ecn_encapsulate(inner.tos);
     match (t.src, t.dst) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            let df = t.copy_df && s.family == Family::V4 && s.dont_frag;
+            let df = t.copy_df && inner.family == Family::V4 && inner.dont_frag;
             let (flags, ident) = if df { (ipv4::FLAG_DF, 0) } else { (0, ip_id) };
-            ipv4::emit_header(
-                pkt,
+            let h = ipv4::header(
                 tos,
                 total as u16,
                 ident,
                 flags,
-                s.ttl,
+                inner.ttl,
                 outer_proto,
                 src,
                 dst,
             );
+            if let Some(ip) = ip.first_chunk_mut::<{ ipv4::MIN_HEADER_LEN }>() {
+                *ip = h;
+            }
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
             let payload = (total - ipv6::HEADER_LEN) as u16;
-            ipv6::emit_header(pkt, tos, 0, payload, outer_proto, s.ttl, src, dst);
+            ipv6::emit_header(ip, tos, 0, payload, outer_proto, inner.ttl, src, dst);
         }
         _ => {}
     }
+    if full_checksum {
+        fill_encap_checksum(buf.packet_mut(), t, ip_len);
+    }
     Ok(())
+}
+
+/// The GUE UDP checksum or the GRE checksum, over the encapsulation header and the inner
+/// packet behind it (which is the rest of `pkt`); the field is still 0.
+#[cold]
+#[inline(never)]
+fn fill_encap_checksum(pkt: &mut [u8], t: &Tunnel, ip_len: usize) {
+    let e = &mut pkt[ip_len..];
+    match t.kind {
+        TunnelKind::Gue { .. } => {
+            let udp_len = e.len() as u16;
+            let pseudo = match (t.src, t.dst) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => checksum::pseudo_v4(a, b, proto::UDP, udp_len),
+                (IpAddr::V6(a), IpAddr::V6(b)) => {
+                    checksum::pseudo_v6(a, b, proto::UDP, u32::from(udp_len))
+                }
+                _ => 0, // the caller refused mixed families
+            };
+            let c = udp::mangle_zero(checksum::finish(checksum::add(pseudo, e)));
+            e[udp::CHECKSUM_OFFSET..udp::CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_be_bytes());
+        }
+        TunnelKind::Gre { .. } => {
+            let c = checksum::checksum(e);
+            e[4..6].copy_from_slice(&c.to_be_bytes());
+        }
+        TunnelKind::Ipip => {}
+    }
 }
 
 /// What [`decapsulate`] found.
@@ -459,3 +604,178 @@ pub fn decapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
 
 #[cfg(test)]
 mod tests;
+
+/// The lean encapsulation path against the full parse it stands in for.
+#[cfg(test)]
+mod lean_path_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The flow hash as first written: one `Hasher` write per field.
+    fn streaming_flow_hash(s: &PacketSummary, key: &[u8; 16]) -> u32 {
+        let mut h = SipHasher13::new_with_key(key);
+        let addr = |h: &mut SipHasher13, a: IpAddr| match a {
+            IpAddr::V4(a) => h.write(&a.octets()),
+            IpAddr::V6(a) => h.write(&a.octets()),
+        };
+        addr(&mut h, s.src);
+        addr(&mut h, s.dst);
+        h.write_u8(s.protocol);
+        if let Some(p) = s.ports {
+            h.write(&p.src.to_be_bytes());
+            h.write(&p.dst.to_be_bytes());
+        }
+        h.finish() as u32
+    }
+
+    fn inner_v4(protocol: u8, tos: u8, df: bool, sport: u16, body: &[u8]) -> Vec<u8> {
+        let mut l4 = Vec::new();
+        match protocol {
+            proto::TCP => {
+                l4.extend_from_slice(&sport.to_be_bytes());
+                l4.extend_from_slice(&[0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 2, 0xff, 0xff]);
+                l4.extend_from_slice(&[0; 4]);
+            }
+            proto::UDP => {
+                l4.extend_from_slice(&sport.to_be_bytes());
+                l4.extend_from_slice(&[0, 53]);
+                l4.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
+                l4.extend_from_slice(&[0, 0]);
+            }
+            _ => {}
+        }
+        l4.extend_from_slice(body);
+        let mut p = vec![0u8; 20];
+        ipv4::emit_header(
+            &mut p,
+            tos,
+            (20 + l4.len()) as u16,
+            9,
+            if df { ipv4::FLAG_DF } else { 0 },
+            17,
+            protocol,
+            [10, 1, 2, 3].into(),
+            [10, 4, 5, 6].into(),
+        );
+        p.extend_from_slice(&l4);
+        p
+    }
+
+    fn inner_v6(protocol: u8, tos: u8, sport: u16, body: &[u8]) -> Vec<u8> {
+        let v4 = inner_v4(protocol, tos, false, sport, body);
+        let l4 = &v4[20..];
+        let mut p = vec![0u8; 40];
+        ipv6::emit_header(
+            &mut p,
+            tos,
+            0xabcde,
+            l4.len() as u16,
+            protocol,
+            5,
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1].into(),
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 9].into(),
+        );
+        p.extend_from_slice(l4);
+        p
+    }
+
+    fn gue_tunnel(key: [u8; 16]) -> Tunnel {
+        let mut t = Tunnel::new(
+            TunnelKind::Gue {
+                port: 6080,
+                checksum: GueChecksum::None,
+            },
+            IpAddr::from([192, 0, 2, 254]),
+            IpAddr::from([10, 0, 0, 2]),
+        );
+        t.flow_hash_key = key;
+        t
+    }
+
+    /// Lean and full inner parse give the same facts and hash, or the lean one defers.
+    fn same_inner(pkt: &[u8], t: &Tunnel) -> Result<(), TestCaseError> {
+        let fast = Inner::parse(pkt, t);
+        let full = Inner::parse_full(pkt, true, &t.flow_hash_key);
+        match (fast, full) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(
+                    (a.family, a.len, a.tos, a.ttl, a.dont_frag, a.hash),
+                    (b.family, b.len, b.tos, b.ttl, b.dont_frag, b.hash)
+                );
+                let s = PacketSummary::parse(pkt).unwrap();
+                prop_assert_eq!(b.hash, streaming_flow_hash(&s, &t.flow_hash_key));
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (a, b) => prop_assert!(false, "lean {:?} vs full {:?}", a.is_ok(), b.is_ok()),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn branch_free_ecn_equals_rfc6040_rule() {
+        for x in 0..=255u8 {
+            let want = if x & 3 == 3 { (x & !3) | 2 } else { x };
+            assert_eq!(ecn_encapsulate(x), want, "{x:#04x}");
+        }
+    }
+
+    #[test]
+    fn one_write_hash_equals_field_by_field_hash() {
+        let key = *b"0123456789abcdef";
+        for pkt in [
+            inner_v4(proto::TCP, 0, true, 40000, b"x"),
+            inner_v4(proto::UDP, 0, true, 40000, b"xy"),
+            inner_v4(proto::GRE, 0, true, 0, b"xyz"),
+            inner_v6(proto::TCP, 0, 1, b""),
+            inner_v6(proto::UDP, 0, 2, b"abc"),
+            inner_v6(proto::GRE, 0, 0, b"abc"),
+        ] {
+            let s = PacketSummary::parse(&pkt).unwrap();
+            assert_eq!(summary_flow_hash(&s, &key), streaming_flow_hash(&s, &key));
+            same_inner(&pkt, &gue_tunnel(key)).unwrap();
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn lean_inner_parse_equals_full(
+            v6 in any::<bool>(),
+            protocol in prop_oneof![Just(proto::TCP), Just(proto::UDP), Just(proto::ICMP), any::<u8>()],
+            tos in any::<u8>(),
+            df in any::<bool>(),
+            sport in any::<u16>(),
+            body in proptest::collection::vec(any::<u8>(), 0..24),
+            key in any::<[u8; 16]>(),
+            edit in proptest::option::of((any::<usize>(), any::<u8>())),
+            pad in 0usize..6,
+        ) {
+            let mut p = if v6 {
+                inner_v6(protocol, tos, sport, &body)
+            } else {
+                inner_v4(protocol, tos, df, sport, &body)
+            };
+            p.resize(p.len() + pad, 0);
+            let t = gue_tunnel(key);
+            same_inner(&p, &t)?;
+            if let Some((at, x)) = edit {
+                let n = p.len();
+                p[at % n] ^= x;
+                same_inner(&p, &t)?;
+            }
+        }
+
+        #[test]
+        fn ipv4_header_from_words_verifies(
+            tos in any::<u8>(), len in any::<u16>(), id in any::<u16>(), fl in any::<u16>(),
+            ttl in any::<u8>(), pr in any::<u8>(), s in any::<u32>(), d in any::<u32>(),
+        ) {
+            let h = ipv4::header(tos, len, id, fl, ttl, pr, s.into(), d.into());
+            let mut z = h;
+            z[10..12].fill(0);
+            prop_assert_eq!(u16::from_be_bytes([h[10], h[11]]), checksum::checksum(&z));
+            prop_assert_eq!((h[0], h[1], h[8], h[9]), (0x45, tos, ttl, pr));
+            prop_assert_eq!(&h[12..16], &s.to_be_bytes());
+            prop_assert_eq!(&h[16..20], &d.to_be_bytes());
+        }
+    }
+}

@@ -124,6 +124,7 @@ impl<T: AsRef<[u8]>> GuePacket<T> {
 }
 
 /// Writes a 4-byte GUE header with no options.
+#[inline]
 pub(crate) fn emit_header(out: &mut [u8], protocol: u8) {
     out[0] = 0;
     out[1] = protocol;

@@ -281,6 +281,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
 /// Writes a 20-byte IPv4 header without options into `out[..20]` with its checksum.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub(crate) fn emit_header(
     out: &mut [u8],
     tos: u8,
@@ -292,18 +293,44 @@ pub(crate) fn emit_header(
     src: Ipv4Addr,
     dst: Ipv4Addr,
 ) {
-    out[0] = 0x45;
-    out[1] = tos;
-    put16(out, 2, total_len);
-    put16(out, 4, ident);
-    put16(out, 6, flags_offset);
-    out[8] = ttl;
-    out[9] = protocol;
-    put16(out, 10, 0);
-    out[12..16].copy_from_slice(&src.octets());
-    out[16..20].copy_from_slice(&dst.octets());
-    let c = checksum::checksum(&out[..MIN_HEADER_LEN]);
-    put16(out, 10, c);
+    out[..MIN_HEADER_LEN].copy_from_slice(&header(
+        tos,
+        total_len,
+        ident,
+        flags_offset,
+        ttl,
+        protocol,
+        src,
+        dst,
+    ));
+}
+
+/// A 20-byte IPv4 header without options, checksum included, computed from the field
+/// values as five 32-bit words rather than read back from memory.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+#[must_use]
+pub(crate) fn header(
+    tos: u8,
+    total_len: u16,
+    ident: u16,
+    flags_offset: u16,
+    ttl: u8,
+    protocol: u8,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+) -> [u8; MIN_HEADER_LEN] {
+    let w0 = 0x4500_0000 | (u32::from(tos) << 16) | u32::from(total_len);
+    let w1 = (u32::from(ident) << 16) | u32::from(flags_offset);
+    let w2 = (u32::from(ttl) << 24) | (u32::from(protocol) << 16);
+    let (s, d) = (src.to_bits(), dst.to_bits());
+    let sum = u64::from(w0) + u64::from(w1) + u64::from(w2) + u64::from(s) + u64::from(d);
+    let w2 = w2 | u32::from(checksum::finish(sum));
+    let mut h = [0u8; MIN_HEADER_LEN];
+    for (chunk, w) in h.as_chunks_mut::<4>().0.iter_mut().zip([w0, w1, w2, s, d]) {
+        *chunk = w.to_be_bytes();
+    }
+    h
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub(crate) mod lean;
 pub mod sctp;
 pub mod summary;
 pub mod tcp;
