@@ -258,7 +258,10 @@ mod tests {
             }
         }
         let pkt = packet(false, proto::TCP, 3, b"x", 0, 0);
-        assert!(parse(&pkt).is_none(), "IPv4 options go to the full parse, which checks them");
+        assert!(
+            parse(&pkt).is_none(),
+            "IPv4 options go to the full parse, which checks them"
+        );
     }
 
     proptest! {
