@@ -6,6 +6,7 @@
 //! crate creates.
 
 pub mod dr;
+pub mod icmp_reply;
 pub mod nat;
 pub mod pmtu;
 pub mod ttl;

@@ -19,8 +19,9 @@
 //! here is a single datagram).
 
 use crate::error::RewriteError;
+use crate::forward::icmp_reply::{IcmpError, is_icmp_error};
 use crate::forward::tunnel::Tunnel;
-use crate::wire::{Family, Fragment, PacketSummary, icmpv4, icmpv6, ipv4, ipv6, proto};
+use crate::wire::{Family, Fragment, PacketSummary};
 use core::net::IpAddr;
 
 /// The verdict of [`check`].
@@ -51,20 +52,13 @@ pub const IPV4_MIN_MTU: u32 = 68;
 pub const IPV6_MIN_MTU: u32 = 1280;
 /// Largest ICMPv4 error Linux sends (`icmp_send`: "return as much as we can without
 /// exceeding 576 bytes").
-pub const ICMPV4_ERROR_MAX: usize = 576;
+pub const ICMPV4_ERROR_MAX: usize = crate::forward::icmp_reply::ICMPV4_ERROR_MAX;
 /// Largest ICMPv6 error Linux sends (`icmp6_send` caps the quote at
 /// `IPV6_MIN_MTU - sizeof(ipv6hdr) - sizeof(icmp6hdr)`).
-pub const ICMPV6_ERROR_MAX: usize = 1280;
+pub const ICMPV6_ERROR_MAX: usize = crate::forward::icmp_reply::ICMPV6_ERROR_MAX;
 /// TTL / hop limit of generated errors (`net.ipv4.ip_default_ttl`, IPv6 default hop
 /// limit).
-pub const ERROR_TTL: u8 = 64;
-
-fn is_icmp_error(s: &PacketSummary) -> bool {
-    s.icmp.is_some_and(|i| match s.family {
-        Family::V4 => s.protocol == proto::ICMP && icmpv4::is_error(i.msg_type),
-        Family::V6 => s.protocol == proto::ICMPV6 && icmpv6::is_error(i.msg_type),
-    })
-}
+pub const ERROR_TTL: u8 = crate::forward::icmp_reply::ERROR_TTL;
 
 /// Decides whether the packet `s` fits a route of `link_mtu` bytes, through `tunnel` if
 /// given, following the kernel's rules listed in the module documentation.
@@ -156,70 +150,7 @@ pub fn build_too_big_with_ident(
     ident: u16,
     out: &mut [u8],
 ) -> Result<usize, RewriteError> {
-    let s = PacketSummary::parse(orig_l3)?;
-    if is_icmp_error(&s) || matches!(s.fragment, Fragment::NonFirst { .. }) {
-        return Err(RewriteError::UnsupportedProtocol(s.protocol));
-    }
-    let orig = s.l3(orig_l3);
-    match (s.src, s.dst) {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            let hdr = ipv4::MIN_HEADER_LEN + icmpv4::HEADER_LEN;
-            let quote = orig.len().min(ICMPV4_ERROR_MAX - hdr);
-            let total = hdr + quote;
-            if out.len() < total {
-                return Err(RewriteError::OutputTooSmall {
-                    needed: total,
-                    available: out.len(),
-                });
-            }
-            let tos = (s.tos & 0x1e) | 0xc0;
-            ipv4::emit_header(
-                out,
-                tos,
-                total as u16,
-                ident,
-                0,
-                ERROR_TTL,
-                proto::ICMP,
-                dst,
-                src,
-            );
-            let m = &mut out[ipv4::MIN_HEADER_LEN..total];
-            m[0] = icmpv4::types::DEST_UNREACH;
-            m[1] = icmpv4::CODE_FRAG_NEEDED;
-            m[2..4].fill(0);
-            m[4..8].copy_from_slice(&mtu.to_be_bytes());
-            m[8..].copy_from_slice(&orig[..quote]);
-            let c = crate::checksum::checksum(m);
-            m[2..4].copy_from_slice(&c.to_be_bytes());
-            Ok(total)
-        }
-        (IpAddr::V6(src), IpAddr::V6(dst)) => {
-            let hdr = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
-            let quote = orig.len().min(ICMPV6_ERROR_MAX - hdr);
-            let total = hdr + quote;
-            if out.len() < total {
-                return Err(RewriteError::OutputTooSmall {
-                    needed: total,
-                    available: out.len(),
-                });
-            }
-            let plen = (total - ipv6::HEADER_LEN) as u16;
-            ipv6::emit_header(out, 0, 0, plen, proto::ICMPV6, ERROR_TTL, dst, src);
-            let m = &mut out[ipv6::HEADER_LEN..total];
-            m[0] = icmpv6::types::PACKET_TOO_BIG;
-            m[1] = 0;
-            m[2..4].fill(0);
-            m[4..8].copy_from_slice(&mtu.to_be_bytes());
-            m[8..].copy_from_slice(&orig[..quote]);
-            let pseudo = crate::checksum::pseudo_v6(dst, src, proto::ICMPV6, u32::from(plen));
-            let c = crate::checksum::finish(crate::checksum::add(pseudo, m));
-            m[2..4].copy_from_slice(&c.to_be_bytes());
-            Ok(total)
-        }
-        // PacketSummary never mixes families.
-        _ => Err(RewriteError::FamilyMismatch),
-    }
+    crate::forward::icmp_reply::build(orig_l3, IcmpError::TooBig { mtu }, ident, out)
 }
 
 #[cfg(test)]
