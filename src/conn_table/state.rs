@@ -93,11 +93,11 @@ impl TcpState {
     }
 
     /// Whether a connection in this state counts as active (`activeconns`) rather than
-    /// inactive: `set_tcp_state` moves it between the counters only on entering or
-    /// leaving ESTABLISHED (brand-new connections start inactive).
+    /// inactive: ESTABLISHED and the handshake states SYN_SENT, SYN_RECV and SYNACK
+    /// (`tcp_state_active_table`; brand-new connections start inactive, in NONE).
     #[must_use]
     pub const fn is_active(self) -> bool {
-        matches!(self, Self::Established)
+        matches!(self, Self::Established | Self::SynSent | Self::SynRecv | Self::SynAck)
     }
 
     /// The next state after a packet with TCP `flags` in `dir` (`set_tcp_state`):
@@ -1314,7 +1314,8 @@ mod tests {
         assert_eq!(None.next(Output, SYN | ACK, false), SynSent);
         assert_eq!(LastAck.next(Input, RST, false), LastAck);
         assert_eq!(Listen.next(Output, ACK, false), Established);
-        assert_eq!(TcpState::ALL.iter().filter(|s| s.is_active()).count(), 1);
+        assert_eq!(TcpState::ALL.iter().filter(|s| s.is_active()).count(), 4);
+        assert!(SynRecv.is_active() && !FinWait.is_active() && !None.is_active());
     }
 
     #[test]
