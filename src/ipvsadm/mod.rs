@@ -252,3 +252,6 @@ mod tests {
 
 #[cfg(test)]
 mod rule_tests;
+
+#[cfg(test)]
+mod list_tests;
