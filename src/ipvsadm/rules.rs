@@ -608,9 +608,9 @@ pub enum RuleErrorKind {
     SetNeedsThreeValues,
     /// "invalid timeout value `%s' specified".
     InvalidTimeout,
-    /// "illegal virtual server address[:port] specified".
+    /// "illegal virtual server address\[:port\] specified".
     IllegalVirtualServer,
-    /// "illegal real server address[:port] specified".
+    /// "illegal real server address\[:port\] specified".
     IllegalRealServer,
     /// A host or service name where this library needs a number (it does no I/O).
     NotNumeric,
