@@ -39,6 +39,7 @@ pub mod conn_table;
 pub mod error;
 pub mod forward;
 pub mod fuzzing;
+pub mod ipvsadm;
 pub mod persistence;
 pub mod scheduler;
 pub mod stats;
