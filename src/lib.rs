@@ -42,11 +42,13 @@ pub mod fuzzing;
 pub mod ipvsadm;
 pub mod persistence;
 pub mod scheduler;
+pub mod service;
 pub mod stats;
 pub mod time;
 pub mod wire;
 
 pub use buf::PacketBuf;
+pub use service::{ServiceConfig, ServiceId, ServiceKey};
 
 /// The README's examples, compiled and run as doc-tests.
 #[cfg(doctest)]

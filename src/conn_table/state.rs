@@ -97,7 +97,10 @@ impl TcpState {
     /// (`tcp_state_active_table`; brand-new connections start inactive, in NONE).
     #[must_use]
     pub const fn is_active(self) -> bool {
-        matches!(self, Self::Established | Self::SynSent | Self::SynRecv | Self::SynAck)
+        matches!(
+            self,
+            Self::Established | Self::SynSent | Self::SynRecv | Self::SynAck
+        )
     }
 
     /// The next state after a packet with TCP `flags` in `dir` (`set_tcp_state`):

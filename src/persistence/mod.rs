@@ -5,7 +5,8 @@
 //! special cases, points at the real server chosen for the first connection, and lives
 //! for the service's persistence timeout after the last connection it controlled began.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+pub use crate::service::Netmask;
+use core::net::{IpAddr, Ipv4Addr};
 use core::time::Duration;
 
 /// ipvsadm's default persistence timeout (`IPVS_SVC_PERSISTENT_TIMEOUT`, 6 minutes).
@@ -14,61 +15,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(360);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(2_678_400);
 /// The FTP control port, which persistence treats specially.
 pub const FTP_PORT: u16 = 21;
-
-/// Which part of the client address identifies a client for persistence.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum Netmask {
-    /// An IPv4 mask such as 255.255.255.0 (ipvsadm `-M`); the default is /32.
-    V4(Ipv4Addr),
-    /// An IPv6 prefix length, 1 to 128; the default is 128.
-    V6(u8),
-}
-
-impl Netmask {
-    /// The default for a family: the whole address.
-    #[must_use]
-    pub const fn host(v6: bool) -> Self {
-        if v6 {
-            Self::V6(128)
-        } else {
-            Self::V4(Ipv4Addr::BROADCAST)
-        }
-    }
-
-    /// The client network of `addr`: the address with the mask applied
-    /// (IPv4 `saddr & netmask`, IPv6 `ipv6_addr_prefix`). An address of the other family
-    /// than the mask is returned unchanged.
-    #[must_use]
-    pub fn apply(self, addr: IpAddr) -> IpAddr {
-        match (self, addr) {
-            (Self::V4(m), IpAddr::V4(a)) => {
-                IpAddr::V4(Ipv4Addr::from_bits(a.to_bits() & m.to_bits()))
-            }
-            (Self::V6(plen), IpAddr::V6(a)) => {
-                let plen = u32::from(plen.min(128));
-                let mask = if plen == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - plen)
-                };
-                IpAddr::V6(Ipv6Addr::from_bits(a.to_bits() & mask))
-            }
-            _ => addr,
-        }
-    }
-}
-
-/// A service's persistence settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct Persistence {
-    /// How long a template outlives the start of its last connection.
-    pub timeout: Duration,
-    /// The client network mask.
-    pub netmask: Netmask,
-}
 
 /// The identity of a template, as `ip_vs_sched_persist` builds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,7 +100,7 @@ mod tests {
             ip("198.51.100.0")
         );
         assert_eq!(
-            Netmask::host(false).apply(ip("198.51.100.77")),
+            Netmask::full(crate::wire::Family::V4).apply(ip("198.51.100.77")),
             ip("198.51.100.77")
         );
         assert_eq!(
