@@ -31,11 +31,12 @@ done
 
 # user-space tools and their libraries; iproute2 goes to /sbin/ip.iproute2 so scripts
 # can never pick busybox's ip applet by accident.
-bins=(/usr/sbin/ipvsadm /usr/bin/tcpdump /bin/ip /sbin/tc)
+bins=(/usr/sbin/ipvsadm /usr/bin/tcpdump /bin/ip /sbin/tc /usr/sbin/ethtool)
 cp /usr/sbin/ipvsadm "$stage/sbin/ipvsadm"
 cp /usr/bin/tcpdump "$stage/usr/bin/tcpdump"
 cp /bin/ip "$stage/sbin/ip.iproute2"
 cp /sbin/tc "$stage/sbin/tc"
+cp /usr/sbin/ethtool "$stage/sbin/ethtool"
 for lib in $(ldd "${bins[@]}" | grep -o '/[^ ]*\.so[^ ]*' | sort -u); do
   mkdir -p "$stage$(dirname "$lib")"
   cp -L "$lib" "$stage$lib"

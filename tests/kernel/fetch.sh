@@ -7,7 +7,7 @@ set -euo pipefail
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 need=()
-for p in qemu-system-x86 busybox-static ipvsadm tcpdump iproute2 gcc libc6-dev kmod zstd xz-utils cpio; do
+for p in qemu-system-x86 busybox-static ipvsadm tcpdump iproute2 gcc libc6-dev kmod zstd xz-utils cpio ethtool; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
