@@ -1,5 +1,6 @@
 # Helpers for scenarios (sourced inside the VM; $IN holds this file, topology.tsv, ...).
 IP=/sbin/ip.iproute2   # iproute2 by path: busybox sh runs its own `ip` applet first
+TC=/sbin/tc            # likewise busybox has a `tc` applet
 nsx() { local ns=$1; shift; $IP netns exec "$ns" "$@"; }
 topo() { awk -v k="$1" '$1 == k {print $2}' "$IN/topology.tsv"; }
 
