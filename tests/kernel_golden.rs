@@ -65,6 +65,14 @@ const KERNEL_STATE_FIELDS: &[KernelStateField] = &[
     },
 ];
 
+// Deliberate, documented differences (non-default options; the defaults, which this
+// test uses, match the kernel): `nat::QuotedChecksum::Update` also fixes the transport
+// checksum quoted in ICMP errors (see `quoted_checksum_update_is_the_one_documented_
+// difference` below), `TunnelKind::Gre { key: Some(_) }` adds an RFC 2890 key the kernel
+// never sends, `Tunnel::copy_df = false` models `pmtu_disc = 0`, and the GUE source port
+// comes from the crate's keyed SipHash instead of the kernel's flow dissector hash (hence
+// its mask in KERNEL_STATE_FIELDS).
+
 /// Differences between the kernel and this crate found by this test and not yet fixed:
 /// `(mode, direction, packet index, field)`. The test asserts the observed set equals
 /// this list exactly, so fixing one (or finding a new one) makes the test fail until the
@@ -519,6 +527,52 @@ fn rr_goldens_follow_list_order() {
                 d.as_deref(),
                 Some(want.as_str()),
                 "{case}: SYN #{i} from {k}"
+            );
+        }
+    }
+}
+
+/// `NatOptions { quoted_checksum: Update }` is the crate's one deliberate NAT difference
+/// from the kernel: in the ICMP port unreachable the real server sent back (NAT modes,
+/// outbound packet #2), it also updates the quoted UDP checksum, which `ip_vs_nat_icmp`
+/// leaves stale. The result must differ from the kernel's packet in exactly the quoted
+/// UDP checksum and the ICMP checksum, and nowhere else.
+#[test]
+fn quoted_checksum_update_is_the_one_documented_difference() {
+    let topo = topology();
+    let rs_mac = mac(&topo["rs_mac"]);
+    let client_mac = mac(&topo["client_mac"]);
+    for m in modes().iter().filter(|m| m.fwd == "nat") {
+        let rs = frames(Path::new(GOLDEN).join(format!("{}.rs.pcap", m.name)));
+        let client = frames(Path::new(GOLDEN).join(format!("{}.client.pcap", m.name)));
+        let from_rs = rs.iter().filter(|f| f[6..12] == rs_mac.0).nth(2).unwrap();
+        let kernel = &client
+            .iter()
+            .filter(|f| f[0..6] == client_mac.0)
+            .nth(2)
+            .unwrap()[ETH..];
+        let mut pkt = from_rs[ETH..].to_vec();
+        ttl::decrement(&mut pkt).unwrap();
+        let sum = lvs::PacketSummary::parse(&pkt).unwrap();
+        let opts = nat::NatOptions {
+            quoted_checksum: nat::QuotedChecksum::Update,
+        };
+        nat::rewrite(&mut pkt, &sum, nat::Side::Src, m.vip, m.vport, opts).unwrap();
+        // outer IP, ICMP header (checksum at +2), quoted IP, quoted UDP (checksum at +6)
+        let (ip, icmp_ck, quoted_ip) = match m.vip {
+            IpAddr::V4(_) => (20, 2, 20),
+            IpAddr::V6(_) => (40, 2, 40),
+        };
+        let quoted_udp_ck = ip + 8 + quoted_ip + 6;
+        let differing: Vec<usize> = (0..pkt.len()).filter(|&i| pkt[i] != kernel[i]).collect();
+        assert_eq!(pkt.len(), kernel.len(), "{}", m.name);
+        assert!(!differing.is_empty(), "{}: Update must differ", m.name);
+        for i in differing {
+            assert!(
+                (ip + icmp_ck..ip + icmp_ck + 2).contains(&i)
+                    || (quoted_udp_ck..quoted_udp_ck + 2).contains(&i),
+                "{}: Update changed byte {i} too",
+                m.name
             );
         }
     }
