@@ -12,6 +12,9 @@
 //! kernel and loaded here picks identically.
 
 pub mod dest;
+pub mod dh;
+pub mod hash;
+pub mod sh;
 
 pub use dest::{DestId, DestList, ForwardMethod, PoolError, RealServer, RealServerConfig};
 
