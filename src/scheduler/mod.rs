@@ -14,6 +14,7 @@
 pub mod dest;
 pub mod dh;
 pub mod hash;
+pub mod mh;
 pub mod sh;
 
 pub use dest::{DestId, DestList, ForwardMethod, PoolError, RealServer, RealServerConfig};
