@@ -282,6 +282,10 @@ mod tests {
     fn folds() {
         assert_eq!(addr_fold("10.0.0.1".parse().unwrap()), 0x0a00_0001);
         let v6: IpAddr = "2001:db8::1:0:0:7".parse().unwrap();
-        assert_eq!(addr_fold(v6), 0x2001_0db8 ^ 0x0001_0000 ^ 7, "the zero word drops out");
+        assert_eq!(
+            addr_fold(v6),
+            0x2001_0db8 ^ 0x0001_0000 ^ 7,
+            "the zero word drops out"
+        );
     }
 }
