@@ -14,6 +14,8 @@
 pub mod dest;
 pub mod dh;
 pub mod hash;
+pub mod lblc;
+pub mod lblcr;
 pub mod mh;
 pub mod sh;
 
