@@ -16,6 +16,7 @@ pub mod dh;
 pub mod hash;
 pub mod lblc;
 pub mod lblcr;
+pub mod maglev;
 pub mod mh;
 pub mod sh;
 
