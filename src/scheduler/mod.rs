@@ -12,6 +12,13 @@
 //! kernel and loaded here picks identically.
 
 pub mod dest;
+pub mod dh;
+pub mod hash;
+pub mod lblc;
+pub mod lblcr;
+pub mod maglev;
+pub mod mh;
+pub mod sh;
 
 pub use dest::{DestId, DestList, ForwardMethod, PoolError, RealServer, RealServerConfig};
 
