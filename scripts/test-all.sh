@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the crate on a fresh machine, installing what the tests need:
-# tshark (the independent checker of rewritten captures) and cargo-fuzz (the fuzz runs).
+# tshark (the independent checker of rewritten captures), cargo-fuzz (the fuzz runs), and
+# through tests/kernel/fetch.sh qemu, a Debian kernel with IPVS and ipvsadm (the VM smoke).
 # Usage: ./scripts/test-all.sh            (FUZZ_SECONDS=60 per fuzz target by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ cargo test --doc --features serde
 
 echo "== examples"
 cargo run --quiet --example rewrite_demo >/dev/null
+
+echo "== the real kernel: boot the IPVS VM once (tests/kernel/smoke.sh)"
+./tests/kernel/smoke.sh
 
 echo "== fuzzing every target for ${FUZZ_SECONDS:-60} s"
 ./scripts/fuzz-all.sh "${FUZZ_SECONDS:-60}"

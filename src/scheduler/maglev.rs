@@ -667,40 +667,11 @@ mod tests {
         }
     }
 
-    /// On-CPU nanoseconds of this thread (the machine is shared: wall time lies).
-    fn cpu_ns() -> u64 {
-        std::fs::read_to_string("/proc/thread-self/schedstat")
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// `cargo test --release --lib maglev_build_time -- --ignored --nocapture`
+    /// Removing one of N equal servers remaps at most 1/N + 1% of keys, for a sweep of N
+    /// (the build time is measured by the `maglev_build` benchmark).
     #[test]
-    #[ignore = "timing, release only"]
-    fn maglev_build_time() {
-        let runs = 50;
-        let weighted: Vec<Backend> = (0..1000)
-            .map(|i| Backend::new(v4(i), 80, 1 + i % 7))
-            .collect();
-        for (name, bs) in [("equal", equal(1000)), ("weighted", weighted)] {
-            let (t0, c0) = (std::time::Instant::now(), cpu_ns());
-            for _ in 0..runs {
-                std::hint::black_box(table(&bs, MAGLEV_DEFAULT_SIZE));
-            }
-            println!(
-                "1000 {name} servers, M = 65537: {:?} wall, {} us on-CPU per build",
-                t0.elapsed() / runs,
-                (cpu_ns() - c0) / 1000 / u64::from(runs)
-            );
-        }
-    }
-
-    /// `cargo test --release --lib maglev_remap_sweep -- --ignored --nocapture`
-    #[test]
-    #[ignore = "measurement, release only"]
     fn maglev_remap_sweep() {
-        for n in [2u32, 3, 5, 10, 20, 50, 100, 200, 1000] {
+        for n in [2u32, 3, 5, 10, 20, 100] {
             let bs = equal(n);
             let t1 = table(&bs, 65521);
             let mut worst: f64 = 0.0;
@@ -710,7 +681,11 @@ mod tests {
                 let f = remapped_fraction(&t1, &table(&less, 65521));
                 worst = worst.max(f - 1.0 / f64::from(n));
             }
-            println!("N = {n}: worst remap above 1/N = {:.4}%", worst * 100.0);
+            assert!(
+                worst <= 0.01,
+                "N = {n}: worst remap above 1/N = {:.4}%",
+                worst * 100.0
+            );
         }
     }
 }
