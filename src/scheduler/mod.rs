@@ -12,6 +12,20 @@
 //! kernel and loaded here picks identically.
 
 pub mod dest;
+pub mod fo;
+pub mod lc;
+pub mod nq;
+pub mod ovf;
+pub mod rr;
+pub mod sed;
+pub mod slow_start;
+pub mod tournament;
+pub mod twos;
+pub mod wlc;
+pub mod wrr;
+
+#[cfg(test)]
+mod test_support;
 
 pub use dest::{DestId, DestList, ForwardMethod, PoolError, RealServer, RealServerConfig};
 

@@ -1,0 +1,244 @@
+//! Slow start for weighted schedulers (beyond the kernel: IPVS has no slow start).
+//!
+//! A server just added to a least-connection pool holds no connections, so `wlc` and its
+//! kin send it every new connection until it catches up with the others, and `wrr` gives
+//! it its full share from the first pick. [`SlowStart`] wraps any [`Scheduler`] and
+//! ramps a new server's *effective* weight from 1 (the smallest weight that is not
+//! "quiesced") to its configured weight, linearly over a window, in a configurable number
+//! of steps: at step `k` of `s` the effective weight is `max(1, weight * k / s)`, and the
+//! ramp ends at `weight` once the window has passed.
+//!
+//! The wrapped scheduler sees the effective weights: the wrapper keeps its own view of
+//! the pool's [`DestList`] (same handles, same order, same counters and overload flags,
+//! ramping servers at their effective weight) and hands that view to every hook and pick.
+//! A step that changes an effective weight is passed on as an edit
+//! ([`Scheduler::dest_updated`]), exactly as if an operator had edited the weight, so
+//! `wrr` recomputes its gcd and maximum and `wlc` re-ranks one server.
+//!
+//! Time comes only from [`Scheduler::schedule`]'s `now` (the hooks carry none): a ramp
+//! starts at the first pick after the server was added, and advances on later picks.
+//! Editing a quiesced server (weight 0) back to a positive weight starts a new ramp;
+//! editing a ramping server's weight keeps its ramp going towards the new weight; editing
+//! it to 0 ends the ramp.
+//!
+//! Cost: a pick checks each ramping server (O(ramps)), plus an O(n) edit of the view when
+//! a step changes. The view is refreshed from the pool in O(n) on adds, edits, removes and
+//! overload-flag changes; a counter change copies one server's counters (as costly as the
+//! pool's own lookup of the server).
+
+use super::{DestId, DestList, SchedInput, Scheduler};
+use crate::time::Instant;
+use core::time::Duration;
+
+/// A server whose effective weight is still ramping up.
+#[derive(Debug, Clone, Copy)]
+struct Ramp {
+    id: DestId,
+    /// The configured weight it ramps to.
+    weight: u32,
+    /// The first pick after it was added (`None`: no pick yet).
+    start: Option<Instant>,
+    /// The effective weight in the view.
+    applied: u32,
+}
+
+/// Slow start around a weighted scheduler `S` (beyond the kernel).
+#[derive(Debug, Clone)]
+pub struct SlowStart<S> {
+    inner: S,
+    window: Duration,
+    steps: u32,
+    view: DestList,
+    ramps: Vec<Ramp>,
+    last_now: Option<Instant>,
+}
+
+/// Default number of steps of a ramp.
+pub const DEFAULT_STEPS: u32 = 10;
+
+impl<S: Scheduler> SlowStart<S> {
+    /// Wraps `inner`; new servers ramp up over `window` in [`DEFAULT_STEPS`] steps.
+    #[must_use]
+    pub fn new(inner: S, window: Duration) -> Self {
+        Self {
+            inner,
+            window,
+            steps: DEFAULT_STEPS,
+            view: DestList::default(),
+            ramps: Vec::new(),
+            last_now: None,
+        }
+    }
+
+    /// The same with `steps` steps per ramp (at least 1).
+    #[must_use]
+    pub fn with_steps(mut self, steps: u32) -> Self {
+        self.steps = steps.max(1);
+        self
+    }
+
+    /// The wrapped scheduler.
+    #[must_use]
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The view of the servers the wrapped scheduler sees (effective weights).
+    #[must_use]
+    pub fn view(&self) -> &DestList {
+        &self.view
+    }
+
+    /// The weight the wrapped scheduler currently sees for `id`.
+    #[must_use]
+    pub fn effective_weight(&self, id: DestId) -> Option<u32> {
+        self.view.get(id).map(|d| d.weight())
+    }
+
+    /// Whether `id` is still ramping up.
+    #[must_use]
+    pub fn is_ramping(&self, id: DestId) -> bool {
+        self.ramps.iter().any(|r| r.id == id)
+    }
+
+    /// The effective weight of a ramp towards `weight` started at `start`, at `now`, and
+    /// whether the ramp is over.
+    fn effective(&self, weight: u32, start: Option<Instant>, now: Option<Instant>) -> (u32, bool) {
+        let elapsed = match (start, now) {
+            (Some(s), Some(n)) => n - s,
+            _ => Duration::ZERO,
+        };
+        if elapsed >= self.window {
+            return (weight, true);
+        }
+        let steps = u128::from(self.steps);
+        let k = elapsed.as_micros() * steps / self.window.as_micros().max(1);
+        let w = (u128::from(weight) * k / steps) as u32;
+        (w.clamp(1, weight.max(1)), false)
+    }
+
+    /// Sets `id`'s weight in the view, keeping its thresholds.
+    fn set_view_weight(&mut self, id: DestId, weight: u32) {
+        if let Some(d) = self.view.get(id) {
+            let (u, l) = (d.u_threshold(), d.l_threshold());
+            // Same thresholds: the overload flag is kept.
+            let _ = self.view.edit(id, weight, u, l);
+        }
+    }
+
+    /// Copies the pool's list into the view and puts the ramping weights back.
+    fn refresh(&mut self, dests: &DestList) {
+        self.view.clone_from(dests);
+        for i in 0..self.ramps.len() {
+            let r = self.ramps[i];
+            self.set_view_weight(r.id, r.applied);
+        }
+    }
+
+    /// Moves every ramp to `now`, telling the wrapped scheduler of changed weights.
+    fn advance(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.ramps.len() {
+            let r = &mut self.ramps[i];
+            let start = *r.start.get_or_insert(now);
+            let r = *r;
+            let (w, done) = self.effective(r.weight, Some(start), Some(now));
+            if w != r.applied {
+                self.ramps[i].applied = w;
+                self.set_view_weight(r.id, w);
+                self.inner.dest_updated(&self.view, r.id);
+            }
+            if done {
+                self.ramps.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+impl<S: Scheduler> Scheduler for SlowStart<S> {
+    /// The wrapped scheduler's name (slow start is not an IPVS scheduler of its own).
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn schedule(&mut self, dests: &DestList, input: &SchedInput, now: Instant) -> Option<DestId> {
+        self.last_now = Some(now);
+        if self.view.len() != dests.len() {
+            // Not told about the servers (used without a Pool): no slow start.
+            return self.inner.schedule(dests, input, now);
+        }
+        if !self.ramps.is_empty() {
+            self.advance(now);
+        }
+        self.inner.schedule(&self.view, input, now)
+    }
+
+    fn dest_added(&mut self, dests: &DestList, id: DestId) {
+        self.refresh(dests);
+        if let Some(w) = dests.get(id).map(|d| d.weight()).filter(|&w| w > 0) {
+            self.ramps.push(Ramp {
+                id,
+                weight: w,
+                start: None,
+                applied: 1,
+            });
+            self.set_view_weight(id, 1);
+        }
+        self.inner.dest_added(&self.view, id);
+    }
+
+    fn dest_updated(&mut self, dests: &DestList, id: DestId) {
+        let was = self.view.get(id).map_or(0, |d| d.weight());
+        let now_w = dests.get(id).map_or(0, |d| d.weight());
+        let idx = self.ramps.iter().position(|r| r.id == id);
+        match idx {
+            Some(i) if now_w == 0 => {
+                self.ramps.swap_remove(i);
+            }
+            Some(i) => {
+                let (w, done) = self.effective(now_w, self.ramps[i].start, self.last_now);
+                if done {
+                    self.ramps.swap_remove(i);
+                } else {
+                    self.ramps[i].weight = now_w;
+                    self.ramps[i].applied = w;
+                }
+            }
+            None if was == 0 && now_w > 0 => self.ramps.push(Ramp {
+                id,
+                weight: now_w,
+                start: None,
+                applied: 1,
+            }),
+            None => {}
+        }
+        self.refresh(dests);
+        self.inner.dest_updated(&self.view, id);
+    }
+
+    fn dest_removing(&mut self, _dests: &DestList, id: DestId) {
+        self.inner.dest_removing(&self.view, id);
+    }
+
+    fn dest_removed(&mut self, dests: &DestList, id: DestId) {
+        self.ramps.retain(|r| r.id != id);
+        if self.view.remove(id).is_err() || self.view.len() != dests.len() {
+            self.refresh(dests);
+        }
+        self.inner.dest_removed(&self.view, id);
+    }
+
+    fn load_changed(&mut self, dests: &DestList, id: DestId) {
+        match (dests.get(id), self.view.get(id)) {
+            (Some(d), Some(v)) if d.is_overloaded() == v.is_overloaded() => {
+                let _ = self
+                    .view
+                    .set_counters(id, d.active(), d.inactive(), d.persistent());
+            }
+            _ => self.refresh(dests),
+        }
+        self.inner.load_changed(&self.view, id);
+    }
+}

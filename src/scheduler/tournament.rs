@@ -1,0 +1,182 @@
+//! A tournament tree over kernel list positions (beyond the kernel).
+//!
+//! The kernel's least-connection family (`lc`, `wlc`, `sed`, `nq`) walks the whole
+//! destination list on every new connection and keeps the first server whose load is
+//! strictly lower than the best so far, so ties go to the earlier entry. [`Tournament`]
+//! returns exactly that server in O(1) and re-ranks one server in O(log n): its leaves are
+//! the kernel list positions (head first) and every inner node keeps the better of its two
+//! children, the *left* (earlier) one winning ties. Because "strictly better" is a strict
+//! weak order for every [`Rank`] used here (cross-multiplied exactly in 128 bits), the
+//! winner of the tree is the first minimal element of the list, which is what the scan
+//! returns.
+//!
+//! Adding or removing a server shifts list positions, so those rebuild the tree in O(n)
+//! (control plane); a changed counter or an edited weight updates one leaf and its
+//! ancestors.
+
+use super::{DestId, DestList, RealServer};
+
+/// How a least-load scheduler ranks one real server.
+pub trait Rank: Copy + core::fmt::Debug + Send {
+    /// The server's rank, or `None` when the scheduler's scan skips it (overloaded,
+    /// weight 0, ...).
+    fn key(d: &RealServer) -> Option<Self>;
+
+    /// Whether a server ranked `self`, met *after* the current best `earlier` in list
+    /// order, replaces it in the kernel's scan (that is, `self` is strictly better).
+    ///
+    /// Must be a strict weak order: irreflexive, transitive, with transitive
+    /// incomparability. Then the tree's winner is the scan's pick.
+    fn beats(self, earlier: Self) -> bool;
+}
+
+/// No candidate under this node.
+const NONE: u32 = u32::MAX;
+
+/// A tournament tree over a [`DestList`] ranked by `R`.
+#[derive(Debug, Clone)]
+pub struct Tournament<R> {
+    /// Server handles by kernel list position.
+    ids: Vec<DestId>,
+    /// Ranks by kernel list position (`None`: skipped by the scan).
+    keys: Vec<Option<R>>,
+    /// Implicit binary tree, root at 1, leaves at `size + position`; each node holds the
+    /// winning position below it or [`NONE`].
+    nodes: Vec<u32>,
+    /// Number of leaves (a power of two, at least 1).
+    size: usize,
+}
+
+impl<R> Default for Tournament<R> {
+    fn default() -> Self {
+        Self {
+            ids: Vec::new(),
+            keys: Vec::new(),
+            nodes: vec![NONE; 2],
+            size: 1,
+        }
+    }
+}
+
+impl<R: Rank> Tournament<R> {
+    /// An empty tree.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A tree over `dests`.
+    #[must_use]
+    pub fn from_dests(dests: &DestList) -> Self {
+        let mut t = Self::new();
+        t.rebuild(dests);
+        t
+    }
+
+    /// Number of servers the tree was built over.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether it was built over no server.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Whether the tree covers exactly the servers of `dests` (same count; the hooks keep
+    /// the rest in step).
+    #[must_use]
+    pub fn is_synced(&self, dests: &DestList) -> bool {
+        self.ids.len() == dests.len()
+    }
+
+    /// The winner: the first server in list order among those of least rank, or `None`
+    /// when the scan would skip every server. O(1).
+    #[must_use]
+    pub fn best(&self) -> Option<DestId> {
+        match self.nodes[1] {
+            NONE => None,
+            p => Some(self.ids[p as usize]),
+        }
+    }
+
+    /// Rebuilds the tree from `dests` in O(n) (after an add or a remove).
+    pub fn rebuild(&mut self, dests: &DestList) {
+        let n = dests.len();
+        self.ids.clear();
+        self.keys.clear();
+        self.ids.extend(dests.iter().map(RealServer::id));
+        self.keys.extend(dests.iter().map(R::key));
+        self.size = n.next_power_of_two().max(1);
+        self.nodes.clear();
+        self.nodes.resize(2 * self.size, NONE);
+        for (p, k) in self.keys.iter().enumerate() {
+            if k.is_some() {
+                self.nodes[self.size + p] = u32::try_from(p).unwrap_or(NONE);
+            }
+        }
+        for i in (1..self.size).rev() {
+            self.nodes[i] = self.winner(self.nodes[2 * i], self.nodes[2 * i + 1]);
+        }
+    }
+
+    /// Re-ranks server `id` from `dests` in O(log n) (its counters, overload flag, weight
+    /// or thresholds changed). Falls back to a rebuild if the tree is out of step.
+    pub fn update(&mut self, dests: &DestList, id: DestId) {
+        let Some(pos) = self.position(id) else {
+            self.rebuild(dests);
+            return;
+        };
+        let d = match dests.at(pos) {
+            Some(d) if d.id() == id && self.is_synced(dests) => d,
+            _ => {
+                self.rebuild(dests);
+                return;
+            }
+        };
+        let key = R::key(d);
+        self.keys[pos] = key;
+        let mut i = self.size + pos;
+        self.nodes[i] = if key.is_some() {
+            u32::try_from(pos).unwrap_or(NONE)
+        } else {
+            NONE
+        };
+        while i > 1 {
+            i /= 2;
+            self.nodes[i] = self.winner(self.nodes[2 * i], self.nodes[2 * i + 1]);
+        }
+    }
+
+    /// Kernel list position of `id` in the tree. `DestList` hands out increasing handles
+    /// and lists the newest first, so positions hold decreasing handles: a binary search,
+    /// checked, with a linear search as the fallback should that ever not hold.
+    fn position(&self, id: DestId) -> Option<usize> {
+        match self.ids.binary_search_by(|probe| id.cmp(probe)) {
+            Ok(p) if self.ids[p] == id => Some(p),
+            _ => self.ids.iter().position(|&x| x == id),
+        }
+    }
+
+    /// The better of two subtree winners, `left` (earlier in the list) on ties.
+    fn winner(&self, left: u32, right: u32) -> u32 {
+        if left == NONE {
+            return right;
+        }
+        if right == NONE {
+            return left;
+        }
+        match (self.keys[left as usize], self.keys[right as usize]) {
+            (Some(l), Some(r)) if r.beats(l) => right,
+            _ => left,
+        }
+    }
+}
+
+/// `a_num / a_den < b_num / b_den` for positive denominators, exactly (the kernel's
+/// `(s64)loh * w(d) > (s64)doh * w(least)` with `a` = d and `b` = least).
+pub(crate) fn ratio_less(a_num: u64, a_den: u32, b_num: u64, b_den: u32) -> bool {
+    u128::from(b_num) * u128::from(a_den) > u128::from(a_num) * u128::from(b_den)
+}
