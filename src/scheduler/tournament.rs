@@ -180,3 +180,196 @@ impl<R: Rank> Tournament<R> {
 pub(crate) fn ratio_less(a_num: u64, a_den: u32, b_num: u64, b_den: u32) -> bool {
     u128::from(b_num) * u128::from(a_den) > u128::from(a_num) * u128::from(b_den)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scheduler::test_support::{addr, input};
+    use crate::scheduler::{
+        ConnCount, DestId, DestList, Pool, RealServerConfig, Scheduler, fo, lc, nq, ovf, sed, wlc,
+    };
+    use crate::time::Instant;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add {
+            weight: u32,
+            u: u32,
+            l: u32,
+        },
+        Edit {
+            at: usize,
+            weight: u32,
+            u: u32,
+            l: u32,
+        },
+        Remove {
+            at: usize,
+        },
+        Bind {
+            at: usize,
+            kind: ConnCount,
+        },
+        Unbind {
+            at: usize,
+            kind: ConnCount,
+        },
+        Counters {
+            at: usize,
+            active: u32,
+            inactive: u32,
+        },
+    }
+
+    fn weight() -> impl Strategy<Value = u32> {
+        prop_oneof![3 => 0u32..4, 1 => 0u32..=65535]
+    }
+
+    /// Connection counts: mostly small (ties), some large enough that
+    /// `overhead * weight` overflows 32 bits. Kept below 2^30 as `DestList::bind` adds
+    /// active + inactive in a `u32`.
+    fn count() -> impl Strategy<Value = u32> {
+        prop_oneof![4 => 0u32..4, 1 => 0u32..300, 1 => 0u32..(1 << 30)]
+    }
+
+    fn thresholds() -> impl Strategy<Value = (u32, u32)> {
+        prop_oneof![2 => Just((0, 0)), 1 => (1u32..6).prop_flat_map(|u| (Just(u), 0..=u))]
+    }
+
+    fn kind() -> impl Strategy<Value = ConnCount> {
+        prop_oneof![
+            Just(ConnCount::Active),
+            Just(ConnCount::Inactive),
+            Just(ConnCount::Persistent)
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let at = any::<usize>();
+        prop_oneof![
+            2 => (weight(), thresholds()).prop_map(|(weight, (u, l))| Op::Add { weight, u, l }),
+            1 => (at.clone(), weight(), thresholds())
+                .prop_map(|(at, weight, (u, l))| Op::Edit { at, weight, u, l }),
+            1 => at.clone().prop_map(|at| Op::Remove { at }),
+            4 => (at.clone(), kind()).prop_map(|(at, kind)| Op::Bind { at, kind }),
+            3 => (at.clone(), kind()).prop_map(|(at, kind)| Op::Unbind { at, kind }),
+            2 => (at, count(), count())
+                .prop_map(|(at, active, inactive)| Op::Counters { at, active, inactive }),
+        ]
+    }
+
+    type Reference = fn(&DestList) -> Option<DestId>;
+
+    fn schedulers() -> Vec<(Box<dyn Scheduler>, Reference)> {
+        vec![
+            (Box::new(lc::Lc::new()), lc::linear_scan as Reference),
+            (Box::new(wlc::Wlc::new()), wlc::linear_scan),
+            (Box::new(sed::Sed::new()), sed::linear_scan),
+            (Box::new(nq::Nq::new()), nq::linear_scan),
+            (Box::new(fo::Fo::new()), fo::linear_scan),
+            (Box::new(ovf::Ovf::new()), ovf::linear_scan),
+        ]
+    }
+
+    /// Applies `op` to a pool; `next` numbers the servers' addresses.
+    fn apply(p: &mut Pool, op: &Op, next: &mut usize) {
+        let n = p.dests().len();
+        let id = |at: usize| p.dests().at(at % n.max(1)).map(|d| d.id());
+        match *op {
+            Op::Add { weight, u, l } => {
+                *next += 1;
+                let cfg = RealServerConfig::new(addr(*next), 80)
+                    .weight(weight)
+                    .thresholds(u, l);
+                p.add(cfg).unwrap();
+            }
+            Op::Edit { at, weight, u, l } => {
+                if let Some(id) = id(at) {
+                    p.edit(id, weight, u, l).unwrap();
+                }
+            }
+            Op::Remove { at } => {
+                if let Some(id) = id(at) {
+                    p.remove(id).unwrap();
+                }
+            }
+            Op::Bind { at, kind } => {
+                if let Some(id) = id(at) {
+                    p.bind(id, kind).unwrap();
+                }
+            }
+            Op::Unbind { at, kind } => {
+                if let Some(id) = id(at) {
+                    p.unbind(id, kind).unwrap();
+                }
+            }
+            Op::Counters {
+                at,
+                active,
+                inactive,
+            } => {
+                if let Some(id) = id(at) {
+                    p.set_counters(id, active, inactive, 0).unwrap();
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// After every operation of a random sequence of adds, edits, removes, binds,
+        /// unbinds and counter loads, the tree picks of lc, wlc, sed, nq, fo and ovf are
+        /// the kernel's linear scans' picks.
+        #[test]
+        fn tree_picks_equal_the_linear_scan(ops in proptest::collection::vec(op(), 1..120)) {
+            for (sched, reference) in schedulers() {
+                let mut p = Pool::new(sched);
+                let mut next = 0;
+                for op in &ops {
+                    apply(&mut p, op, &mut next);
+                    let want = reference(p.dests());
+                    let got = p.schedule(&input(), Instant::ZERO);
+                    prop_assert_eq!(got, want, "{} after {:?}", p.scheduler().name(), op);
+                }
+            }
+        }
+
+        /// The same on random loads, weights and overload flags of a larger list built
+        /// first and handed to the scheduler by `set_scheduler`, then after each of many
+        /// single-server counter changes.
+        #[test]
+        fn tree_picks_equal_the_linear_scan_on_random_loads(
+            servers in proptest::collection::vec((weight(), count(), count(), any::<bool>()), 1..200),
+            changes in proptest::collection::vec((any::<usize>(), count(), count()), 0..64),
+        ) {
+            for (sched, reference) in schedulers() {
+                let mut p = Pool::new(Box::new(crate::scheduler::rr::Rr::new()));
+                let mut ids = Vec::new();
+                for (i, &(w, a, n, over)) in servers.iter().enumerate() {
+                    let cfg = RealServerConfig::new(addr(i), 80).weight(w);
+                    let cfg = if over { cfg.thresholds(1, 0) } else { cfg };
+                    let id = p.add(cfg).unwrap();
+                    p.set_counters(id, a, n, 0).unwrap();
+                    if over {
+                        p.bind(id, ConnCount::Persistent).unwrap();
+                        p.bind(id, ConnCount::Inactive).unwrap();
+                    }
+                    ids.push(id);
+                }
+                p.set_scheduler(sched);
+                prop_assert_eq!(p.schedule(&input(), Instant::ZERO), reference(p.dests()));
+                for &(at, a, n) in &changes {
+                    p.set_counters(ids[at % ids.len()], a, n, 0).unwrap();
+                    let name = p.scheduler().name();
+                    prop_assert_eq!(
+                        p.schedule(&input(), Instant::ZERO),
+                        reference(p.dests()),
+                        "{}",
+                        name
+                    );
+                }
+            }
+        }
+    }
+}
