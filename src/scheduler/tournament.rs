@@ -248,11 +248,11 @@ mod tests {
         let at = any::<usize>();
         prop_oneof![
             2 => (weight(), thresholds()).prop_map(|(weight, (u, l))| Op::Add { weight, u, l }),
-            1 => (at.clone(), weight(), thresholds())
+            1 => (at, weight(), thresholds())
                 .prop_map(|(at, weight, (u, l))| Op::Edit { at, weight, u, l }),
-            1 => at.clone().prop_map(|at| Op::Remove { at }),
-            4 => (at.clone(), kind()).prop_map(|(at, kind)| Op::Bind { at, kind }),
-            3 => (at.clone(), kind()).prop_map(|(at, kind)| Op::Unbind { at, kind }),
+            1 => at.prop_map(|at| Op::Remove { at }),
+            4 => (at, kind()).prop_map(|(at, kind)| Op::Bind { at, kind }),
+            3 => (at, kind()).prop_map(|(at, kind)| Op::Unbind { at, kind }),
             2 => (at, count(), count())
                 .prop_map(|(at, active, inactive)| Op::Counters { at, active, inactive }),
         ]
