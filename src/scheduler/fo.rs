@@ -83,3 +83,43 @@ impl Scheduler for Fo {
         self.tree.update(dests, id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::ConnCount;
+    use crate::scheduler::test_support::{add, picks, picks_binding, pool, pool_thr};
+
+    #[test]
+    fn heaviest_first_in_list_on_ties() {
+        let (mut p, ids) = pool(Fo::new(), &[3, 5, 5]);
+        assert_eq!(p.scheduler().name(), "fo");
+        // List C, B, A: C and B tie at 5, C first; loads do not matter.
+        assert_eq!(picks_binding(&mut p, &ids, 3), "CCC");
+        p.edit(ids[1], 6, 0, 0).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "B");
+    }
+
+    #[test]
+    fn failover_on_overload_and_back() {
+        let (mut p, ids) = pool_thr(Fo::new(), &[(1, 0, 0), (9, 2, 0)]);
+        assert_eq!(picks_binding(&mut p, &ids, 3), "BBA");
+        p.unbind(ids[1], ConnCount::Active).unwrap(); // 4 < 6: back
+        assert_eq!(picks(&mut p, &ids, 1), "B");
+        p.edit(ids[0], 0, 0, 0).unwrap();
+        p.bind(ids[1], ConnCount::Active).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "-", "B overloaded, A quiesced");
+    }
+
+    #[test]
+    fn single_and_added_mid_stream() {
+        let (mut p, mut ids) = pool(Fo::new(), &[0]);
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+        add(&mut p, &mut ids, 1);
+        assert_eq!(picks(&mut p, &ids, 2), "BB");
+        add(&mut p, &mut ids, 2);
+        assert_eq!(picks(&mut p, &ids, 1), "C");
+        p.remove(ids[2]).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "B");
+    }
+}

@@ -116,3 +116,48 @@ impl Scheduler for Nq {
         self.tree.update(dests, id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::ConnCount;
+    use crate::scheduler::test_support::{add, load, picks, picks_binding, pool, pool_thr};
+
+    #[test]
+    fn first_idle_wins_at_once() {
+        // List C, B, A: C busy, B idle, A idle with a far higher weight: B.
+        let (mut p, ids) = pool(Nq::new(), &[100, 1, 1]);
+        assert_eq!(p.scheduler().name(), "nq");
+        load(&mut p, &ids, &[(0, 50), (0, 9), (5, 0)]);
+        assert_eq!(picks(&mut p, &ids, 1), "B");
+        // Idle but quiesced or overloaded servers do not count.
+        p.edit(ids[1], 0, 0, 0).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "A");
+        // No idle server: least (active+1)/weight, first on ties.
+        load(&mut p, &ids, &[(299, 0), (0, 0), (2, 0)]);
+        assert_eq!(picks(&mut p, &ids, 1), "C", "3/1 ties 300/100: C first");
+        p.set_counters(ids[2], 3, 0, 0).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "A");
+    }
+
+    #[test]
+    fn hand_derived_sequence() {
+        // A=1, B=2, C=3 idle, each pick binds: the idle ones in list order (C, B, A),
+        // then (active+1)/w: 4: C 2/3 B 1 A 2 -> C. 5: C 1 B 1 A 2 -> C (first).
+        // 6: C 4/3 B 1 -> B. 7: C 4/3 B 3/2 A 2 -> C.
+        let (mut p, ids) = pool(Nq::new(), &[1, 2, 3]);
+        assert_eq!(picks_binding(&mut p, &ids, 7), "CBACCBC");
+    }
+
+    #[test]
+    fn weight_zero_single_overload() {
+        let (mut p, mut ids) = pool(Nq::new(), &[0]);
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+        add(&mut p, &mut ids, 1);
+        assert_eq!(picks_binding(&mut p, &ids, 2), "BB");
+        let (mut p, ids) = pool_thr(Nq::new(), &[(1, 2, 0), (1, 1, 0)]);
+        assert_eq!(picks_binding(&mut p, &ids, 4), "BAA-");
+        p.unbind(ids[1], ConnCount::Active).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "B", "idle again");
+    }
+}

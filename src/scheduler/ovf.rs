@@ -93,3 +93,35 @@ impl Scheduler for Ovf {
         self.tree.update(dests, id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::ConnCount;
+    use crate::scheduler::test_support::{load, picks, picks_binding, pool, pool_thr};
+
+    #[test]
+    fn overflows_when_active_exceeds_weight() {
+        let (mut p, ids) = pool(Ovf::new(), &[5, 5, 2]);
+        assert_eq!(p.scheduler().name(), "ovf");
+        // List C(2), B(5), A(5): B, the first of the heaviest, takes 6 (active 0..=5,
+        // `active > weight` only at 6), then A takes 6, then C 3, then none.
+        assert_eq!(picks_binding(&mut p, &ids, 16), "BBBBBBAAAAAACCC-");
+        // Inactive connections do not count.
+        load(&mut p, &ids, &[(0, 1000), (6, 0), (3, 0)]);
+        assert_eq!(picks(&mut p, &ids, 1), "A");
+    }
+
+    #[test]
+    fn weight_zero_and_overload() {
+        let (mut p, ids) = pool_thr(Ovf::new(), &[(0, 0, 0), (3, 2, 0)]);
+        assert_eq!(picks_binding(&mut p, &ids, 3), "BB-");
+        p.unbind(ids[1], ConnCount::Active).unwrap(); // 4 < 6
+        assert_eq!(picks(&mut p, &ids, 1), "B");
+        p.edit(ids[0], 1, 0, 0).unwrap();
+        p.bind(ids[1], ConnCount::Active).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "A");
+        p.remove(ids[0]).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+    }
+}

@@ -103,3 +103,45 @@ impl Scheduler for Sed {
         self.tree.update(dests, id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::ConnCount;
+    use crate::scheduler::test_support::{add, load, picks, picks_binding, pool, pool_thr};
+
+    #[test]
+    fn expected_delay_ignores_inactive() {
+        let (mut p, ids) = pool(Sed::new(), &[1, 3]);
+        assert_eq!(p.scheduler().name(), "sed");
+        // A (0+1)/1 = 1 ties B (2+1)/3 = 1; list B, A: B. Inactive counts do not matter.
+        load(&mut p, &ids, &[(0, 0), (2, 1000)]);
+        assert_eq!(picks(&mut p, &ids, 1), "B");
+        p.set_counters(ids[1], 3, 0, 0).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "A");
+    }
+
+    #[test]
+    fn hand_derived_sequence() {
+        // A=1, B=2, C=3 idle, each pick binds. (active+1)/w before each pick:
+        // 1: C 1/3 B 1/2 A 1 -> C. 2: C 2/3 B 1/2 -> B. 3: C 2/3 B 1 A 1 -> C.
+        // 4: C 1 B 1 A 1 -> C (first). 5: C 4/3 B 1 A 1 -> B. 6: C 4/3 B 3/2 A 1 -> A.
+        // 7: C 4/3 B 3/2 A 2 -> C.
+        let (mut p, ids) = pool(Sed::new(), &[1, 2, 3]);
+        assert_eq!(picks_binding(&mut p, &ids, 7), "CBCCBAC");
+    }
+
+    #[test]
+    fn weight_zero_single_overload() {
+        let (mut p, mut ids) = pool(Sed::new(), &[0]);
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+        add(&mut p, &mut ids, 2);
+        assert_eq!(picks_binding(&mut p, &ids, 3), "BBB");
+        let (mut p, ids) = pool_thr(Sed::new(), &[(1, 1, 0), (1, 1, 0)]);
+        assert_eq!(picks_binding(&mut p, &ids, 3), "BA-");
+        p.unbind(ids[0], ConnCount::Active).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "A");
+        p.remove(ids[0]).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+    }
+}

@@ -66,3 +66,44 @@ pub(crate) fn picks_at(p: &mut Pool, ids: &[DestId], n: usize, now: Instant) -> 
         .map(|_| letter(ids, p.schedule(&input(), now)))
         .collect()
 }
+
+/// A pool scheduled by `sched` with servers of `(weight, upper, lower)` added in order.
+pub(crate) fn pool_thr<S: Scheduler + 'static>(
+    sched: S,
+    servers: &[(u32, u32, u32)],
+) -> (Pool, Vec<DestId>) {
+    let mut p = Pool::new(Box::new(sched));
+    let ids = servers
+        .iter()
+        .enumerate()
+        .map(|(i, &(w, u, l))| {
+            p.add(
+                RealServerConfig::new(addr(i), 80)
+                    .weight(w)
+                    .thresholds(u, l),
+            )
+            .unwrap()
+        })
+        .collect();
+    (p, ids)
+}
+
+/// Sets `(active, inactive)` on every server, in add order.
+pub(crate) fn load(p: &mut Pool, ids: &[DestId], loads: &[(u32, u32)]) {
+    for (&id, &(a, i)) in ids.iter().zip(loads) {
+        p.set_counters(id, a, i, 0).unwrap();
+    }
+}
+
+/// `n` picks, each counted as a new active connection on the server picked.
+pub(crate) fn picks_binding(p: &mut Pool, ids: &[DestId], n: usize) -> String {
+    (0..n)
+        .map(|_| {
+            let pick = p.schedule(&input(), Instant::ZERO);
+            if let Some(id) = pick {
+                p.bind(id, super::ConnCount::Active).unwrap();
+            }
+            letter(ids, pick)
+        })
+        .collect()
+}

@@ -102,3 +102,91 @@ impl Scheduler for Wlc {
         self.tree.update(dests, id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::ConnCount;
+    use crate::scheduler::test_support::{add, load, picks, picks_binding, pool, pool_thr};
+
+    #[test]
+    fn least_overhead_per_weight() {
+        let (mut p, ids) = pool(Wlc::new(), &[3, 1, 2]);
+        assert_eq!(p.scheduler().name(), "wlc");
+        // A 512/3 = 170.7, B 100/1, C 256/2 = 128: B.
+        load(&mut p, &ids, &[(2, 0), (0, 100), (1, 0)]);
+        assert_eq!(picks(&mut p, &ids, 1), "B");
+        p.set_counters(ids[1], 0, 200, 0).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "C");
+        // Exact ties by cross multiplication go to the earlier entry: A 512/2 against
+        // B 256/1, list B, A.
+        let (mut p, ids) = pool(Wlc::new(), &[2, 1]);
+        load(&mut p, &ids, &[(2, 0), (1, 0)]);
+        assert_eq!(picks(&mut p, &ids, 1), "B");
+    }
+
+    #[test]
+    fn hand_derived_sequence() {
+        // A=1, B=2, C=3 idle, each pick binds an active connection. List C, B, A.
+        // 1: all 0, C first. 2: B and A idle, B first. 3: A. 4: C 256/3 < B 128 < A 256.
+        // 5: C 512/3 = 170.7 > B 128: B. 6: C 170.7 < B 256 = A 256: C.
+        // 7: C 768/3 = 256 = B = A: C, the first.
+        let (mut p, ids) = pool(Wlc::new(), &[1, 2, 3]);
+        assert_eq!(picks_binding(&mut p, &ids, 7), "CBACBCC");
+    }
+
+    #[test]
+    fn large_counts_compare_exactly() {
+        // 2^40-ish overheads times weight 65535 pass 2^56: still exact.
+        let (mut p, ids) = pool(Wlc::new(), &[65535, 65534]);
+        load(&mut p, &ids, &[(1 << 30, 0), ((1 << 30) - 16384, 0)]);
+        // A: 2^38 / 65535, B: (2^38 - 2^22) / 65534. Cross products: A's overhead times
+        // B's weight is 2^38 * 65534; B's times A's is 2^38 * 65535 - 2^22 * 65535,
+        // larger by 2^22 (relative difference 2^-32): A is lower by a hair.
+        assert_eq!(picks(&mut p, &ids, 1), "A");
+        assert_eq!(linear_scan(p.dests()), Some(ids[0]));
+        p.set_counters(ids[0], 1 << 30, 1 << 23, 0).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "B");
+    }
+
+    #[test]
+    fn weight_zero_never_wins_and_empty() {
+        // C 1 w/ 500, B weight 0 idle, A 100: A.
+        let (mut p, ids) = pool(Wlc::new(), &[1, 0, 1]);
+        load(&mut p, &ids, &[(0, 100), (0, 0), (0, 500)]);
+        assert_eq!(picks(&mut p, &ids, 1), "A");
+        // A weight-0 server at the head is skipped for the first candidate too.
+        let (mut p, mut ids) = pool(Wlc::new(), &[1]);
+        add(&mut p, &mut ids, 0);
+        assert_eq!(picks_binding(&mut p, &ids, 3), "AAA");
+        p.edit(ids[0], 0, 0, 0).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+        let (mut p, ids) = pool(Wlc::new(), &[]);
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+    }
+
+    #[test]
+    fn overload_up_and_down() {
+        let (mut p, ids) = pool_thr(Wlc::new(), &[(10, 4, 0), (1, 4, 0)]);
+        // A takes the first 4 (B: 256/1 would lose to A's up to 2560/10), then overloads.
+        assert_eq!(picks_binding(&mut p, &ids, 5), "BAAAA");
+        assert!(p.dests().get(ids[0]).unwrap().is_overloaded());
+        assert_eq!(picks_binding(&mut p, &ids, 3), "BBB");
+        assert_eq!(picks(&mut p, &ids, 1), "-", "both overloaded");
+        p.unbind(ids[0], ConnCount::Active).unwrap(); // 3*4 = 12 is not < 12
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+        p.unbind(ids[0], ConnCount::Active).unwrap(); // 8 < 12: cleared
+        assert_eq!(picks(&mut p, &ids, 1), "A");
+    }
+
+    #[test]
+    fn adds_and_removes_mid_stream() {
+        let (mut p, mut ids) = pool(Wlc::new(), &[1, 1]);
+        assert_eq!(picks_binding(&mut p, &ids, 4), "BABA");
+        let c = add(&mut p, &mut ids, 2);
+        // C idle takes 4 (4*256/2 = 512 ties A and B at 2*256/1, C first), then all tie.
+        assert_eq!(picks_binding(&mut p, &ids, 6), "CCCCCB");
+        p.remove(c).unwrap();
+        assert_eq!(picks_binding(&mut p, &ids, 2), "AB");
+    }
+}
