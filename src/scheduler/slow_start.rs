@@ -242,3 +242,190 @@ impl<S: Scheduler> Scheduler for SlowStart<S> {
         self.inner.load_changed(&self.view, id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::test_support::{addr, input, letter};
+    use crate::scheduler::wlc::Wlc;
+    use crate::scheduler::wrr::Wrr;
+    use crate::scheduler::{ConnCount, RealServerConfig};
+
+    /// A pool that keeps the wrapper reachable (as `Pool` does for a boxed scheduler).
+    struct Harness<S> {
+        dests: DestList,
+        s: SlowStart<S>,
+        ids: Vec<DestId>,
+    }
+
+    impl<S: Scheduler> Harness<S> {
+        fn new(s: SlowStart<S>) -> Self {
+            Self {
+                dests: DestList::default(),
+                s,
+                ids: Vec::new(),
+            }
+        }
+        fn add(&mut self, w: u32, u: u32) -> DestId {
+            let cfg = RealServerConfig::new(addr(self.ids.len()), 80)
+                .weight(w)
+                .thresholds(u, 0);
+            let id = self.dests.add(cfg).unwrap();
+            self.s.dest_added(&self.dests, id);
+            self.ids.push(id);
+            id
+        }
+        fn edit(&mut self, id: DestId, w: u32) {
+            let d = self.dests.get(id).unwrap();
+            let (u, l) = (d.u_threshold(), d.l_threshold());
+            self.dests.edit(id, w, u, l).unwrap();
+            self.s.dest_updated(&self.dests, id);
+        }
+        fn remove(&mut self, id: DestId) {
+            self.s.dest_removing(&self.dests, id);
+            self.dests.remove(id).unwrap();
+            self.s.dest_removed(&self.dests, id);
+        }
+        fn bind(&mut self, id: DestId) {
+            self.dests.bind(id, ConnCount::Active).unwrap();
+            self.s.load_changed(&self.dests, id);
+        }
+        fn unbind(&mut self, id: DestId) {
+            self.dests.unbind(id, ConnCount::Active).unwrap();
+            self.s.load_changed(&self.dests, id);
+        }
+        fn picks(&mut self, n: usize, secs: f64, bind: bool) -> String {
+            let now = Instant::from_micros((secs * 1e6) as i64);
+            (0..n)
+                .map(|_| {
+                    let pick = self.s.schedule(&self.dests, &input(), now);
+                    if let (true, Some(id)) = (bind, pick) {
+                        self.bind(id);
+                    }
+                    letter(&self.ids, pick)
+                })
+                .collect()
+        }
+        fn weight(&self, id: DestId) -> u32 {
+            self.s.effective_weight(id).unwrap()
+        }
+    }
+
+    fn wrr() -> Harness<Wrr> {
+        Harness::new(SlowStart::new(Wrr::new(), Duration::from_secs(10)))
+    }
+
+    #[test]
+    fn ramps_linearly_in_steps_from_the_first_pick() {
+        let mut h = wrr();
+        let a = h.add(10, 0);
+        assert_eq!(h.s.name(), "wrr");
+        assert_eq!(h.weight(a), 1);
+        h.picks(1, 100.0, false); // the ramp starts at this pick, not at the add
+        for (t, w) in [(100.0, 1), (101.0, 1), (102.5, 2), (105.0, 5), (109.99, 9)] {
+            h.picks(1, t, false);
+            assert_eq!(h.weight(a), w, "at {t} s");
+            assert!(h.s.is_ramping(a));
+        }
+        h.picks(1, 110.0, false);
+        assert_eq!(h.weight(a), 10);
+        assert!(!h.s.is_ramping(a));
+        assert_eq!(h.s.view().get(a).unwrap().weight(), 10);
+    }
+
+    #[test]
+    fn wrr_sees_the_effective_weights() {
+        let mut h = wrr();
+        let a = h.add(10, 0);
+        h.picks(1, 0.0, false);
+        h.picks(1, 10.0, false);
+        let b = h.add(10, 0);
+        // B at weight 1 against A's 10: one B per cycle of 11 (the kernel's wrr on
+        // weights 10 and 1, cw kept from A's cycle).
+        let s = h.picks(22, 10.0, false);
+        assert_eq!(s.matches('B').count(), 2, "{s}");
+        assert_eq!(h.weight(b), 1);
+        // Half-way: weight 5, 5 in each cycle of 15.
+        let _ = h.picks(1, 15.0, false);
+        assert_eq!(h.weight(b), 5);
+        let s = h.picks(30, 15.0, false);
+        assert_eq!(s.matches('B').count(), 10, "{s}");
+        let _ = h.picks(1, 20.0, false);
+        assert_eq!((h.weight(a), h.weight(b)), (10, 10));
+        let s = h.picks(20, 20.0, false);
+        assert_eq!(s.matches('B').count(), 10, "{s}");
+    }
+
+    #[test]
+    fn wlc_does_not_flood_a_new_server() {
+        let mut plain = Harness::new(SlowStart::new(Wlc::new(), Duration::ZERO));
+        let mut slow = Harness::new(SlowStart::new(Wlc::new(), Duration::from_secs(60)));
+        for h in [&mut plain, &mut slow] {
+            let a = h.add(10, 0);
+            h.picks(1, 0.0, false);
+            h.picks(1, 60.0, false);
+            for _ in 0..100 {
+                h.bind(a);
+            }
+            h.add(10, 0);
+        }
+        // Without a ramp (zero window) the idle B takes every new connection.
+        assert_eq!(plain.picks(20, 60.0, true), "B".repeat(20));
+        // At weight 1, B takes connections while k * 256 / 1 <= 100 * 256 / 10 (ties go
+        // to B, first in the list): 11, then A until it reaches 110 = B's 11 * 10.
+        assert_eq!(
+            slow.picks(21, 60.0, true),
+            format!("{}{}", "B".repeat(11), "A".repeat(10))
+        );
+    }
+
+    #[test]
+    fn edits_removes_and_overload() {
+        let mut h = wrr();
+        let a = h.add(4, 0);
+        let b = h.add(6, 2);
+        h.picks(1, 0.0, false);
+        h.picks(1, 5.0, false);
+        assert_eq!((h.weight(a), h.weight(b)), (2, 3));
+        // A new weight keeps the ramp going towards it.
+        h.edit(b, 8);
+        assert_eq!(h.weight(b), 4);
+        // Quiescing ends the ramp; coming back starts a new one.
+        h.edit(a, 0);
+        assert!(!h.s.is_ramping(a));
+        assert_eq!(h.weight(a), 0);
+        h.edit(a, 4);
+        assert_eq!(h.weight(a), 1);
+        h.picks(1, 6.0, false); // A's new ramp starts here
+        h.picks(1, 11.0, false);
+        assert_eq!((h.weight(a), h.weight(b)), (2, 8));
+        // The view follows the overload flag both ways.
+        h.bind(b);
+        h.bind(b);
+        assert!(h.s.view().get(b).unwrap().is_overloaded());
+        assert_eq!(h.picks(4, 11.0, false), "AAAA");
+        h.unbind(b);
+        h.unbind(b);
+        assert!(!h.s.view().get(b).unwrap().is_overloaded());
+        assert_eq!(h.s.view().get(b).unwrap().active(), 0);
+        // Removing a ramping server.
+        h.remove(a);
+        assert!(!h.s.is_ramping(a));
+        assert_eq!(h.s.view().len(), 1);
+        assert_eq!(h.picks(3, 11.0, false), "BBB");
+        // Weight 0 on add: nothing to ramp.
+        let c = h.add(0, 0);
+        assert!(!h.s.is_ramping(c));
+    }
+
+    #[test]
+    fn in_a_pool() {
+        let mut p = crate::scheduler::Pool::new(Box::new(
+            SlowStart::new(Wrr::new(), Duration::from_secs(1)).with_steps(4),
+        ));
+        let a = p.add(RealServerConfig::new(addr(0), 80).weight(3)).unwrap();
+        assert_eq!(p.scheduler().name(), "wrr");
+        assert_eq!(p.schedule(&input(), Instant::ZERO), Some(a));
+        assert_eq!(p.schedule(&input(), Instant::from_secs(2)), Some(a));
+    }
+}

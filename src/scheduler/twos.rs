@@ -132,3 +132,101 @@ impl Scheduler for Twos {
         pick_with(dests, || rng.next_u32())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::test_support::{letter, load, picks, picks_binding, pool, pool_thr};
+    use crate::scheduler::{ConnCount, Pool};
+
+    /// A raw 32-bit draw that `rand_below(ceil, ..)` maps to `r` without a redraw.
+    fn raw(r: u32, ceil: u32) -> u32 {
+        u32::try_from(((u64::from(r) << 32) + (1 << 31)) / u64::from(ceil)).unwrap()
+    }
+
+    fn pick(p: &Pool, ids: &[DestId], r1: u32, r2: u32, total: u32) -> char {
+        let mut draws = [raw(r1, total), raw(r2, total)].into_iter();
+        letter(ids, pick_with(p.dests(), || draws.next().unwrap()))
+    }
+
+    #[test]
+    fn rand_below_is_the_kernels() {
+        // 10 * 2^31 = 5 * 2^32: high 5 but low 0 < 2^32 mod 10 = 6, so it redraws;
+        // 10 * (2^32 - 1) = 9 * 2^32 + (2^32 - 10): 9.
+        let mut d = [0x8000_0000u32, 0xffff_ffff].into_iter();
+        assert_eq!(rand_below(10, || d.next().unwrap()), 9);
+        assert!(d.next().is_none(), "two draws taken");
+        assert_eq!(rand_below(0, || 1234), 1234, "ceil 0: the raw draw");
+        assert_eq!(rand_below(1, || u32::MAX), 0);
+        assert_eq!(rand_below(3, || 0xaaaa_aaab), 2);
+        for r in 0..10 {
+            assert_eq!(rand_below(10, || raw(r, 10)), r);
+        }
+    }
+
+    #[test]
+    fn hand_derived_choices() {
+        // List C(2), B(3), A(4): total 9 + 1, r in [0, 9]. r <= 2: C, 3..=5: B, 6..=9: A.
+        let (mut p, ids) = pool(Twos::new(1), &[4, 3, 2]);
+        assert_eq!(p.scheduler().name(), "twos");
+        for (r, want) in [(0, 'C'), (2, 'C'), (3, 'B'), (5, 'B'), (6, 'A'), (9, 'A')] {
+            assert_eq!(pick(&p, &ids, r, r, 10), want, "r = {r}");
+        }
+        // Equal loads: choice 1.
+        assert_eq!(pick(&p, &ids, 0, 9, 10), 'C');
+        // C one active (256 / 2), A idle: choice 2 (A) is strictly better.
+        load(&mut p, &ids, &[(0, 0), (0, 0), (1, 0)]);
+        assert_eq!(pick(&p, &ids, 0, 9, 10), 'A');
+        // B 256 / 3 against A 0 / 4 with A as choice 1: A stays.
+        load(&mut p, &ids, &[(0, 0), (1, 0), (0, 0)]);
+        assert_eq!(pick(&p, &ids, 9, 3, 10), 'A');
+        // 3 * 256 against 4 * 0: B as choice 2 loses; as choice 1 it is replaced.
+        assert_eq!(pick(&p, &ids, 3, 9, 10), 'A');
+    }
+
+    #[test]
+    fn int_products_wrap_as_in_the_kernel() {
+        // List B(100), A(100); A holds 84,000 active: overhead 21,504,000, and
+        // 100 * 21,504,000 = 2,150,400,000 wraps to a negative int. With A as choice 1
+        // and idle B as choice 2, the kernel's `w2 * oh1 > w1 * oh2` is false: it keeps A.
+        let (mut p, ids) = pool(Twos::new(1), &[100, 100]);
+        load(&mut p, &ids, &[(84_000, 0), (0, 0)]);
+        assert_eq!(pick(&p, &ids, 150, 50, 201), 'A');
+        // Without the wrap (8,000 active) B wins.
+        load(&mut p, &ids, &[(8_000, 0), (0, 0)]);
+        assert_eq!(pick(&p, &ids, 150, 50, 201), 'B');
+    }
+
+    #[test]
+    fn seeded_and_reproducible() {
+        let (mut p, ids) = pool(Twos::new(7), &[1, 2, 3]);
+        let (mut q, _) = pool(Twos::new(7), &[1, 2, 3]);
+        let a = picks_binding(&mut p, &ids, 200);
+        assert_eq!(a, picks_binding(&mut q, &ids, 200));
+        let (mut r, _) = pool(Twos::new(8), &[1, 2, 3]);
+        assert_ne!(a, picks_binding(&mut r, &ids, 200));
+        // With no load, choice 1 always stands: C (first) is drawn with probability
+        // (1 + 1) / 4 among three weight-1 servers, B and A 1 / 4 each.
+        let (mut p, ids) = pool(Twos::new(3), &[1, 1, 1]);
+        let s = picks(&mut p, &ids, 4000);
+        let c = s.matches('C').count();
+        assert!((1850..2150).contains(&c), "C picked {c} times");
+    }
+
+    #[test]
+    fn weight_zero_overload_single() {
+        let (mut p, ids) = pool(Twos::new(5), &[0, 2, 0]);
+        assert!(picks(&mut p, &ids, 50).chars().all(|c| c == 'B'));
+        p.edit(ids[1], 0, 0, 0).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+        let (mut p, ids) = pool_thr(Twos::new(5), &[(1, 1, 0), (1, 1, 0)]);
+        let s = picks_binding(&mut p, &ids, 3);
+        assert!(s == "AB-" || s == "BA-", "{s}");
+        p.unbind(ids[1], ConnCount::Active).unwrap();
+        assert_eq!(picks(&mut p, &ids, 2), "BB");
+        p.remove(ids[1]).unwrap();
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+        let (mut p, ids) = pool(Twos::new(5), &[]);
+        assert_eq!(picks(&mut p, &ids, 1), "-");
+    }
+}
