@@ -60,7 +60,7 @@ impl Scheduler for Fo {
     }
 
     fn schedule(&mut self, dests: &DestList, _input: &SchedInput, _now: Instant) -> Option<DestId> {
-        if self.tree.is_synced(dests) {
+        if self.tree.refresh(dests) {
             self.tree.best()
         } else {
             linear_scan(dests)
@@ -68,7 +68,7 @@ impl Scheduler for Fo {
     }
 
     fn dest_added(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.rebuild(dests);
+        self.tree.invalidate(dests);
     }
 
     fn dest_updated(&mut self, dests: &DestList, id: DestId) {
@@ -76,7 +76,7 @@ impl Scheduler for Fo {
     }
 
     fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.rebuild(dests);
+        self.tree.invalidate(dests);
     }
 
     fn load_changed(&mut self, dests: &DestList, id: DestId) {

@@ -70,7 +70,7 @@ impl Scheduler for Lc {
     }
 
     fn schedule(&mut self, dests: &DestList, _input: &SchedInput, _now: Instant) -> Option<DestId> {
-        if self.tree.is_synced(dests) {
+        if self.tree.refresh(dests) {
             self.tree.best()
         } else {
             // Not told about the servers (used without a Pool): stay exact.
@@ -79,7 +79,7 @@ impl Scheduler for Lc {
     }
 
     fn dest_added(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.rebuild(dests);
+        self.tree.invalidate(dests);
     }
 
     fn dest_updated(&mut self, dests: &DestList, id: DestId) {
@@ -87,7 +87,7 @@ impl Scheduler for Lc {
     }
 
     fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.rebuild(dests);
+        self.tree.invalidate(dests);
     }
 
     fn load_changed(&mut self, dests: &DestList, id: DestId) {

@@ -10,9 +10,11 @@
 //! winner of the tree is the first minimal element of the list, which is what the scan
 //! returns.
 //!
-//! Adding or removing a server shifts list positions, so those rebuild the tree in O(n)
-//! (control plane); a changed counter or an edited weight updates one leaf and its
-//! ancestors.
+//! Adding or removing a server shifts list positions, so those mark the tree stale and
+//! reserve room for it; the next pick rebuilds it in O(n) without allocating (so a burst
+//! of adds, or [`super::Pool::set_scheduler`] telling a new scheduler about every server,
+//! costs one rebuild, not one per server). A changed counter or an edited weight updates
+//! one leaf and its ancestors.
 
 use super::{DestId, DestList, RealServer};
 
@@ -45,6 +47,8 @@ pub struct Tournament<R> {
     nodes: Vec<u32>,
     /// Number of leaves (a power of two, at least 1).
     size: usize,
+    /// Servers were added or removed since the last rebuild.
+    stale: bool,
 }
 
 impl<R> Default for Tournament<R> {
@@ -54,6 +58,7 @@ impl<R> Default for Tournament<R> {
             keys: Vec::new(),
             nodes: vec![NONE; 2],
             size: 1,
+            stale: false,
         }
     }
 }
@@ -85,21 +90,47 @@ impl<R: Rank> Tournament<R> {
         self.ids.is_empty()
     }
 
-    /// Whether the tree covers exactly the servers of `dests` (same count; the hooks keep
-    /// the rest in step).
+    /// Whether the tree covers exactly the servers of `dests` (not stale, same count; the
+    /// hooks keep the rest in step).
     #[must_use]
     pub fn is_synced(&self, dests: &DestList) -> bool {
-        self.ids.len() == dests.len()
+        !self.stale && self.ids.len() == dests.len()
     }
 
     /// The winner: the first server in list order among those of least rank, or `None`
-    /// when the scan would skip every server. O(1).
+    /// when the scan would skip every server. O(1); meaningful when
+    /// [`Tournament::is_synced`].
     #[must_use]
     pub fn best(&self) -> Option<DestId> {
         match self.nodes[1] {
             NONE => None,
             p => Some(self.ids[p as usize]),
         }
+    }
+
+    /// Marks the tree stale after servers were added or removed, reserving room for a
+    /// rebuild over `dests` (control plane: may allocate).
+    pub fn invalidate(&mut self, dests: &DestList) {
+        let n = dests.len();
+        self.stale = true;
+        self.ids.reserve(n.saturating_sub(self.ids.len()));
+        self.keys.reserve(n.saturating_sub(self.keys.len()));
+        let nodes = 2 * n.next_power_of_two().max(1);
+        self.nodes.reserve(nodes.saturating_sub(self.nodes.len()));
+    }
+
+    /// Rebuilds a stale tree if the room reserved for it suffices (then without
+    /// allocating), and says whether the tree now covers `dests`. O(1) when up to date.
+    pub fn refresh(&mut self, dests: &DestList) -> bool {
+        let n = dests.len();
+        if self.stale
+            && self.ids.capacity() >= n
+            && self.keys.capacity() >= n
+            && self.nodes.capacity() >= 2 * n.next_power_of_two().max(1)
+        {
+            self.rebuild(dests);
+        }
+        self.is_synced(dests)
     }
 
     /// Rebuilds the tree from `dests` in O(n) (after an add or a remove).
@@ -120,21 +151,23 @@ impl<R: Rank> Tournament<R> {
         for i in (1..self.size).rev() {
             self.nodes[i] = self.winner(self.nodes[2 * i], self.nodes[2 * i + 1]);
         }
+        self.stale = false;
     }
 
     /// Re-ranks server `id` from `dests` in O(log n) (its counters, overload flag, weight
-    /// or thresholds changed). Falls back to a rebuild if the tree is out of step.
+    /// or thresholds changed). A stale tree is left for the next rebuild, which reads
+    /// every rank afresh; a tree out of step is marked stale.
     pub fn update(&mut self, dests: &DestList, id: DestId) {
-        let Some(pos) = self.position(id) else {
-            self.rebuild(dests);
+        if self.stale {
             return;
-        };
-        let d = match dests.at(pos) {
-            Some(d) if d.id() == id && self.is_synced(dests) => d,
-            _ => {
-                self.rebuild(dests);
-                return;
-            }
+        }
+        let found = self
+            .position(id)
+            .and_then(|pos| Some((pos, dests.at(pos)?)))
+            .filter(|&(_, d)| d.id() == id && self.ids.len() == dests.len());
+        let Some((pos, d)) = found else {
+            self.invalidate(dests);
+            return;
         };
         let key = R::key(d);
         self.keys[pos] = key;

@@ -79,7 +79,7 @@ impl Scheduler for Wlc {
     }
 
     fn schedule(&mut self, dests: &DestList, _input: &SchedInput, _now: Instant) -> Option<DestId> {
-        if self.tree.is_synced(dests) {
+        if self.tree.refresh(dests) {
             self.tree.best()
         } else {
             linear_scan(dests)
@@ -87,7 +87,7 @@ impl Scheduler for Wlc {
     }
 
     fn dest_added(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.rebuild(dests);
+        self.tree.invalidate(dests);
     }
 
     fn dest_updated(&mut self, dests: &DestList, id: DestId) {
@@ -95,7 +95,7 @@ impl Scheduler for Wlc {
     }
 
     fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.rebuild(dests);
+        self.tree.invalidate(dests);
     }
 
     fn load_changed(&mut self, dests: &DestList, id: DestId) {
