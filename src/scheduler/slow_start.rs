@@ -15,16 +15,19 @@
 //! ([`Scheduler::dest_updated`]), exactly as if an operator had edited the weight, so
 //! `wrr` recomputes its gcd and maximum and `wlc` re-ranks one server.
 //!
-//! Time comes only from [`Scheduler::schedule`]'s `now` (the hooks carry none): a ramp
-//! starts at the first pick after the server was added, and advances on later picks.
+//! A server ramps when it is added to a pool that already serves through another server
+//! of positive weight (the first server of a pool, and a pool handed over populated by
+//! [`super::Pool::set_scheduler`], take their full weights at once: there is nobody to
+//! shield). Time comes only from [`Scheduler::schedule`]'s `now` (the hooks carry none): a
+//! ramp starts at the first pick after the server was added, and advances on later picks.
 //! Editing a quiesced server (weight 0) back to a positive weight starts a new ramp;
 //! editing a ramping server's weight keeps its ramp going towards the new weight; editing
 //! it to 0 ends the ramp.
 //!
 //! Cost: a pick checks each ramping server (O(ramps)), plus an O(n) edit of the view when
-//! a step changes. The view is refreshed from the pool in O(n) on adds, edits, removes and
-//! overload-flag changes; a counter change copies one server's counters (as costly as the
-//! pool's own lookup of the server).
+//! a step changes. An add is mirrored into the view directly; the view is refreshed from
+//! the pool in O(n) on edits, removes and overload-flag changes; a counter change copies
+//! one server's counters (as costly as the pool's own lookup of the server).
 
 use super::{DestId, DestList, SchedInput, Scheduler};
 use crate::time::Instant;
@@ -175,9 +178,33 @@ impl<S: Scheduler> Scheduler for SlowStart<S> {
         self.inner.schedule(&self.view, input, now)
     }
 
+    /// A server added to a pool that already has another server of positive weight starts
+    /// ramping. The view follows in O(1) besides `DestList`'s own O(n) duplicate check.
+    /// Servers the wrapper learns about in bulk (the list grew by more than one, as when
+    /// [`super::Pool::set_scheduler`] hands it a populated pool) join at full weight:
+    /// ramping a whole pool together changes no ratio.
     fn dest_added(&mut self, dests: &DestList, id: DestId) {
-        self.refresh(dests);
-        if let Some(w) = dests.get(id).map(|d| d.weight()).filter(|&w| w > 0) {
+        let grew = self.view.len() + 1 == dests.len();
+        if self.view.len() != dests.len() {
+            let head = dests.at(0).filter(|d| d.id() == id);
+            let mirrored = match head {
+                Some(d) if grew => self.view.add(*d.config()) == Ok(id),
+                _ => false,
+            };
+            if !mirrored {
+                self.refresh(dests);
+            }
+        }
+        let w = if grew {
+            self.view
+                .at(0)
+                .filter(|d| d.id() == id)
+                .map_or(0, |d| d.weight())
+        } else {
+            0
+        };
+        if w > 0 && self.view.iter().any(|d| d.id() != id && d.weight() > 0) && !self.is_ramping(id)
+        {
             self.ramps.push(Ramp {
                 id,
                 weight: w,
@@ -318,6 +345,11 @@ mod tests {
     #[test]
     fn ramps_linearly_in_steps_from_the_first_pick() {
         let mut h = wrr();
+        let first = h.add(10, 0);
+        assert!(
+            !h.s.is_ramping(first),
+            "the first server has nobody to be shielded from"
+        );
         let a = h.add(10, 0);
         assert_eq!(h.s.name(), "wrr");
         assert_eq!(h.weight(a), 1);
@@ -382,6 +414,7 @@ mod tests {
     #[test]
     fn edits_removes_and_overload() {
         let mut h = wrr();
+        let z = h.add(1, 0);
         let a = h.add(4, 0);
         let b = h.add(6, 2);
         h.picks(1, 0.0, false);
@@ -403,16 +436,22 @@ mod tests {
         h.bind(b);
         h.bind(b);
         assert!(h.s.view().get(b).unwrap().is_overloaded());
-        assert_eq!(h.picks(4, 11.0, false), "AAAA");
+        assert!(
+            !h.picks(6, 11.0, false).contains('C'),
+            "B is the third server"
+        );
         h.unbind(b);
         h.unbind(b);
         assert!(!h.s.view().get(b).unwrap().is_overloaded());
         assert_eq!(h.s.view().get(b).unwrap().active(), 0);
         // Removing a ramping server.
+        h.edit(a, 40);
+        assert!(h.s.is_ramping(a));
         h.remove(a);
         assert!(!h.s.is_ramping(a));
+        h.remove(z);
         assert_eq!(h.s.view().len(), 1);
-        assert_eq!(h.picks(3, 11.0, false), "BBB");
+        assert_eq!(h.picks(3, 11.0, false), "CCC");
         // Weight 0 on add: nothing to ramp.
         let c = h.add(0, 0);
         assert!(!h.s.is_ramping(c));
@@ -427,5 +466,12 @@ mod tests {
         assert_eq!(p.scheduler().name(), "wrr");
         assert_eq!(p.schedule(&input(), Instant::ZERO), Some(a));
         assert_eq!(p.schedule(&input(), Instant::from_secs(2)), Some(a));
+        // Handed over populated: nobody ramps (the wrr textbook sequence at once).
+        let b = p.add(RealServerConfig::new(addr(1), 80).weight(1)).unwrap();
+        p.set_scheduler(Box::new(SlowStart::new(Wrr::new(), Duration::from_secs(1))));
+        let s: Vec<_> = (0..4)
+            .map(|_| p.schedule(&input(), Instant::ZERO))
+            .collect();
+        assert_eq!(s, [Some(a), Some(a), Some(b), Some(a)]);
     }
 }

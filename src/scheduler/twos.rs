@@ -50,6 +50,7 @@ impl Twos {
 /// `ceil * rand`, redrawing while the low half is below `2^32 mod ceil` (checked only
 /// when the low half is below `ceil`, as the kernel does). `ceil == 0` returns one raw
 /// draw, as the kernel does.
+#[must_use]
 pub fn rand_below(ceil: u32, mut next: impl FnMut() -> u32) -> u32 {
     let rand = next();
     if ceil == 0 {

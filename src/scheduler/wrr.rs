@@ -39,6 +39,11 @@ pub struct Wrr {
     mw: i32,
     /// Decreasing interval: gcd of the weights above 0.
     di: i32,
+    /// Largest weight, gcd of the weights above 0 (0: none) and list length at the last
+    /// recompute, so that an add is O(1) (see `dest_added`).
+    max: u32,
+    g: u32,
+    len: usize,
 }
 
 impl Default for Wrr {
@@ -49,6 +54,9 @@ impl Default for Wrr {
             cw: 0,
             mw: 0,
             di: 1,
+            max: 0,
+            g: 0,
+            len: 0,
         }
     }
 }
@@ -58,6 +66,15 @@ fn gcd(mut a: u32, mut b: u32) -> u32 {
         (a, b) = (b, a % b);
     }
     a
+}
+
+/// The kernel's gcd fold over weights: weights of 0 are left out, 0 means none yet.
+fn fold_gcd(g: u32, w: u32) -> u32 {
+    match (g, w) {
+        (g, 0) => g,
+        (0, w) => w,
+        (g, w) => gcd(w, g),
+    }
 }
 
 fn weight(w: u32) -> i32 {
@@ -106,27 +123,27 @@ impl Wrr {
         self.cl.and_then(|p| dests.at(p)).map(|d| d.id())
     }
 
-    /// `ip_vs_wrr_gcd_weight` and `ip_vs_wrr_max_weight`; resets `cl` to the head.
+    /// `ip_vs_wrr_gcd_weight` and `ip_vs_wrr_max_weight` over the whole list, O(n);
+    /// resets `cl` to the head.
     fn recompute(&mut self, dests: &DestList) {
-        self.cl = None;
-        let g = dests
+        self.g = dests
             .iter()
             .map(|d| d.weight())
-            .filter(|&w| w > 0)
-            .fold(0, |g, w| if g > 0 { gcd(w, g) } else { w });
-        self.di = if g == 0 { 1 } else { weight(g) };
-        let max = dests
-            .iter()
-            .map(|d| weight(d.weight()))
-            .max()
-            .unwrap_or(0)
-            .max(0);
-        self.mw = max - (self.di - 1);
+            .fold(0, |g, w| fold_gcd(g, w));
+        self.max = dests.iter().map(|d| d.weight()).max().unwrap_or(0);
+        self.len = dests.len();
+        self.derive();
     }
 
-    /// `ip_vs_wrr_dest_changed`.
-    fn dest_changed(&mut self, dests: &DestList) {
-        self.recompute(dests);
+    /// `di`, `mw` from the running max and gcd; resets `cl` to the head.
+    fn derive(&mut self) {
+        self.cl = None;
+        self.di = if self.g == 0 { 1 } else { weight(self.g) };
+        self.mw = weight(self.max) - (self.di - 1);
+    }
+
+    /// `ip_vs_wrr_dest_changed`, with `di` and `mw` already recomputed.
+    fn dest_changed(&mut self) {
         if self.cw > self.mw || self.cw == 0 {
             self.cw = self.mw;
         } else if self.di > 1 {
@@ -180,16 +197,33 @@ impl Scheduler for Wrr {
         }
     }
 
-    fn dest_added(&mut self, dests: &DestList, _id: DestId) {
-        self.dest_changed(dests);
+    /// O(1): an add can only raise the maximum and lower the gcd, so both are updated
+    /// from the new server alone (the same values the kernel's full walk finds). A call
+    /// for a server already counted (the list did not grow: [`super::Pool::set_scheduler`]
+    /// telling a new scheduler about each server of a full list) recomputes nothing: the
+    /// kernel's `dest_changed` over an unchanged list is idempotent.
+    fn dest_added(&mut self, dests: &DestList, id: DestId) {
+        match dests.at(0) {
+            Some(head) if head.id() == id && dests.len() == self.len + 1 => {
+                self.max = self.max.max(head.weight());
+                self.g = fold_gcd(self.g, head.weight());
+                self.len += 1;
+                self.derive();
+            }
+            _ if dests.len() == self.len => self.derive(),
+            _ => self.recompute(dests),
+        }
+        self.dest_changed();
     }
 
     fn dest_updated(&mut self, dests: &DestList, _id: DestId) {
-        self.dest_changed(dests);
+        self.recompute(dests);
+        self.dest_changed();
     }
 
     fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
-        self.dest_changed(dests);
+        self.recompute(dests);
+        self.dest_changed();
     }
 }
 
