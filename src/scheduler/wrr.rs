@@ -126,10 +126,7 @@ impl Wrr {
     /// `ip_vs_wrr_gcd_weight` and `ip_vs_wrr_max_weight` over the whole list, O(n);
     /// resets `cl` to the head.
     fn recompute(&mut self, dests: &DestList) {
-        self.g = dests
-            .iter()
-            .map(|d| d.weight())
-            .fold(0, |g, w| fold_gcd(g, w));
+        self.g = dests.iter().map(|d| d.weight()).fold(0, fold_gcd);
         self.max = dests.iter().map(|d| d.weight()).max().unwrap_or(0);
         self.len = dests.len();
         self.derive();
