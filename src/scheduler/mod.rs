@@ -13,12 +13,26 @@
 
 pub mod dest;
 pub mod dh;
+pub mod fo;
 pub mod hash;
 pub mod lblc;
 pub mod lblcr;
+pub mod lc;
 pub mod maglev;
 pub mod mh;
+pub mod nq;
+pub mod ovf;
+pub mod rr;
+pub mod sed;
 pub mod sh;
+pub mod slow_start;
+pub mod tournament;
+pub mod twos;
+pub mod wlc;
+pub mod wrr;
+
+#[cfg(test)]
+mod test_support;
 
 pub use dest::{DestId, DestList, ForwardMethod, PoolError, RealServer, RealServerConfig};
 
