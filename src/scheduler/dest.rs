@@ -224,8 +224,13 @@ impl core::error::Error for PoolError {}
 #[derive(Debug, Clone, Default)]
 pub struct DestList {
     by_add_order: Vec<RealServer>,
+    /// Index into `by_add_order` by id (`NONE` once removed): O(1) lookups on the packet
+    /// path, kept up to date by the (rarer) adds and removes.
+    slot_of: Vec<u32>,
     next_id: u32,
 }
+
+const NONE: u32 = u32::MAX;
 
 impl DestList {
     /// Number of servers.
@@ -257,14 +262,21 @@ impl DestList {
     /// Kernel list position of `id` (0 = head). O(n).
     #[must_use]
     pub fn position(&self, id: DestId) -> Option<usize> {
-        let i = self.by_add_order.iter().position(|d| d.id == id)?;
+        let i = self.slot(id)?;
         Some(self.by_add_order.len() - 1 - i)
+    }
+
+    fn slot(&self, id: DestId) -> Option<usize> {
+        match self.slot_of.get(id.0 as usize) {
+            Some(&i) if i != NONE => Some(i as usize),
+            _ => None,
+        }
     }
 
     /// The server with handle `id`.
     #[must_use]
     pub fn get(&self, id: DestId) -> Option<&RealServer> {
-        self.by_add_order.iter().find(|d| d.id == id)
+        self.slot(id).map(|i| &self.by_add_order[i])
     }
 
     /// The server with address and port.
@@ -276,10 +288,8 @@ impl DestList {
     }
 
     fn get_mut(&mut self, id: DestId) -> Result<&mut RealServer, PoolError> {
-        self.by_add_order
-            .iter_mut()
-            .find(|d| d.id == id)
-            .ok_or(PoolError::NotFound)
+        let i = self.slot(id).ok_or(PoolError::NotFound)?;
+        Ok(&mut self.by_add_order[i])
     }
 
     fn check(cfg: &RealServerConfig) -> Result<(), PoolError> {
@@ -296,6 +306,10 @@ impl DestList {
         }
         let id = DestId(self.next_id);
         self.next_id += 1;
+        if self.slot_of.len() <= id.0 as usize {
+            self.slot_of.resize(id.0 as usize + 1, NONE);
+        }
+        self.slot_of[id.0 as usize] = self.by_add_order.len() as u32;
         self.by_add_order.push(RealServer {
             id,
             cfg,
@@ -335,12 +349,13 @@ impl DestList {
     }
 
     pub(crate) fn remove(&mut self, id: DestId) -> Result<RealServer, PoolError> {
-        let i = self
-            .by_add_order
-            .iter()
-            .position(|d| d.id == id)
-            .ok_or(PoolError::NotFound)?;
-        Ok(self.by_add_order.remove(i))
+        let i = self.slot(id).ok_or(PoolError::NotFound)?;
+        let d = self.by_add_order.remove(i);
+        self.slot_of[id.0 as usize] = NONE;
+        for later in &self.by_add_order[i..] {
+            self.slot_of[later.id.0 as usize] -= 1;
+        }
+        Ok(d)
     }
 
     fn counter(d: &mut RealServer, kind: ConnCount) -> &mut u32 {
@@ -356,7 +371,9 @@ impl DestList {
         let c = Self::counter(d, kind);
         *c = c.saturating_add(1);
         // ip_vs_bind_dest: checked after the increment, on active + inactive.
-        if d.cfg.u_threshold != 0 && d.active + d.inactive >= d.cfg.u_threshold {
+        if d.cfg.u_threshold != 0
+            && u64::from(d.active) + u64::from(d.inactive) >= u64::from(d.cfg.u_threshold)
+        {
             d.overloaded = true;
         }
         Ok(())
@@ -470,6 +487,22 @@ mod tests {
         assert!(!l.get(c).unwrap().is_overloaded());
         assert_eq!(l.edit(c, 1, 5, 6), Err(PoolError::Range));
         assert_eq!(l.edit(c, 65536, 0, 0), Err(PoolError::Range));
+    }
+
+    #[test]
+    fn huge_counters_do_not_overflow_and_ids_stay_indexed() {
+        let mut l = DestList::default();
+        let a = l.add(cfg(1).thresholds(u32::MAX, 0)).unwrap();
+        let b = l.add(cfg(2)).unwrap();
+        let c = l.add(cfg(3)).unwrap();
+        l.set_counters(a, u32::MAX, u32::MAX - 1, 0).unwrap();
+        l.bind(a, ConnCount::Inactive).unwrap();
+        assert!(l.get(a).unwrap().is_overloaded());
+        l.remove(b).unwrap();
+        assert_eq!(l.get(c).unwrap().addr(), IpAddr::from([10, 0, 0, 3]));
+        assert_eq!(l.get(a).unwrap().addr(), IpAddr::from([10, 0, 0, 1]));
+        assert!(l.get(b).is_none());
+        assert_eq!(l.position(a), Some(1));
     }
 
     #[test]
