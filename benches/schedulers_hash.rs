@@ -7,11 +7,11 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lvs::Instant;
-use lvs::scheduler::dh::DhScheduler;
-use lvs::scheduler::lblc::LblcScheduler;
-use lvs::scheduler::lblcr::LblcrScheduler;
-use lvs::scheduler::mh::MhScheduler;
-use lvs::scheduler::sh::ShScheduler;
+use lvs::scheduler::dh::Dh;
+use lvs::scheduler::lblc::Lblc;
+use lvs::scheduler::lblcr::Lblcr;
+use lvs::scheduler::mh::Mh;
+use lvs::scheduler::sh::Sh;
 use lvs::scheduler::{Pool, RealServerConfig, SchedInput, Scheduler};
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -57,24 +57,15 @@ fn schedulers(c: &mut Criterion) {
         // mh's kernel default table (4093) holds at most 4093 servers.
         let mh_size = if n > 4093 { 16381 } else { 4093 };
         let makers: [(&str, Maker); 6] = [
-            ("dh", Box::new(|| Box::new(DhScheduler::new()))),
-            ("sh", Box::new(|| Box::new(ShScheduler::new(false, false)))),
-            (
-                "sh-port",
-                Box::new(|| Box::new(ShScheduler::new(true, true))),
-            ),
+            ("dh", Box::new(|| Box::new(Dh::new()))),
+            ("sh", Box::new(|| Box::new(Sh::new(false, false)))),
+            ("sh-port", Box::new(|| Box::new(Sh::new(true, true)))),
             (
                 "mh",
-                Box::new(move || {
-                    Box::new(
-                        MhScheduler::new(false, false)
-                            .with_table_size(mh_size)
-                            .unwrap(),
-                    )
-                }),
+                Box::new(move || Box::new(Mh::new(false, false).with_table_size(mh_size).unwrap())),
             ),
-            ("lblc", Box::new(|| Box::new(LblcScheduler::new()))),
-            ("lblcr", Box::new(|| Box::new(LblcrScheduler::new()))),
+            ("lblc", Box::new(|| Box::new(Lblc::new()))),
+            ("lblcr", Box::new(|| Box::new(Lblcr::new()))),
         ];
         for (name, make) in &makers {
             let mut p = pool(make(), n);

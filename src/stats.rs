@@ -12,7 +12,7 @@ use core::time::Duration;
 pub const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
 
 /// Cumulative counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counters {
     /// Connections scheduled (templates not counted).
@@ -40,7 +40,7 @@ impl Counters {
 }
 
 /// Rates as `ipvsadm --rate` shows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rates {
     /// Connections per second.

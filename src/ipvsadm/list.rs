@@ -17,35 +17,7 @@ use core::time::Duration;
 /// `IP_VS_VERSION_CODE` 0x010201, as `ipvsadm -L` prints it.
 pub const IPVS_VERSION: &str = "1.2.1";
 
-/// Counters since the last zeroing (`ip_vs_stats64`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Stats {
-    /// Connections scheduled.
-    pub conns: u64,
-    /// Packets in (client to real server).
-    pub inpkts: u64,
-    /// Packets out (real server to client, seen only for NAT).
-    pub outpkts: u64,
-    /// Bytes in.
-    pub inbytes: u64,
-    /// Bytes out.
-    pub outbytes: u64,
-}
-
-/// Estimated rates (`cps`, `inpps`, `outpps`, `inbps`, `outbps`), per second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Rates {
-    /// Connections per second.
-    pub cps: u64,
-    /// Packets in per second.
-    pub inpps: u64,
-    /// Packets out per second.
-    pub outpps: u64,
-    /// Bytes in per second.
-    pub inbps: u64,
-    /// Bytes out per second.
-    pub outbps: u64,
-}
+pub use crate::stats::{Counters, Rates};
 
 /// A real server as listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,7 +31,7 @@ pub struct DestView {
     /// Persistence templates pointing here.
     pub persistent: u32,
     /// Counters.
-    pub stats: Stats,
+    pub stats: Counters,
     /// Rates.
     pub rates: Rates,
 }
@@ -73,7 +45,7 @@ impl DestView {
             active: 0,
             inactive: 0,
             persistent: 0,
-            stats: Stats::default(),
+            stats: Counters::default(),
             rates: Rates::default(),
         }
     }
@@ -85,7 +57,7 @@ pub struct ServiceView {
     /// Key, scheduler, flags, persistence, netmask, persistence engine, one-packet.
     pub config: ServiceConfig,
     /// Counters.
-    pub stats: Stats,
+    pub stats: Counters,
     /// Rates.
     pub rates: Rates,
     /// Real servers in the kernel's list order (newest first); the listings sort them
@@ -99,7 +71,7 @@ impl ServiceView {
     pub fn new(config: ServiceConfig) -> Self {
         Self {
             config,
-            stats: Stats::default(),
+            stats: Counters::default(),
             rates: Rates::default(),
             dests: Vec::new(),
         }

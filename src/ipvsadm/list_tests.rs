@@ -21,7 +21,7 @@
 //!   %s\n"`, lines `"%-3s %-6s %-11s %-18s %-18s %-16s %-18s %s\n"`.
 
 use super::list::{
-    self, ConnState, ConnView, DestView, ListFormat, Rates, ServiceView, Snapshot, Stats,
+    self, ConnState, ConnView, Counters, DestView, ListFormat, Rates, ServiceView, Snapshot,
 };
 use super::rules::{
     Netmask, PersistenceEngine, SchedFlags, SchedulerName, ServiceConfig, ServiceKey,
@@ -44,8 +44,8 @@ fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-const fn stats(v: [u64; 5]) -> Stats {
-    Stats {
+const fn stats(v: [u64; 5]) -> Counters {
+    Counters {
         conns: v[0],
         inpkts: v[1],
         outpkts: v[2],

@@ -26,7 +26,7 @@ pub mod list;
 pub mod rules;
 pub mod save;
 
-pub use list::{ConnState, ConnView, DestView, ListFormat, Rates, ServiceView, Snapshot, Stats};
+pub use list::{ConnState, ConnView, Counters, DestView, ListFormat, Rates, ServiceView, Snapshot};
 pub use rules::{
     ApplyError, Command, Config, Netmask, PersistenceEngine, Protocol, RuleError, RuleErrorKind,
     SchedFlags, SchedulerName, ServerRule, ServiceConfig, ServiceEntry, ServiceKey, parse_args,

@@ -20,17 +20,17 @@ pub const DH_TAB_SIZE: usize = 1 << DH_TAB_BITS;
 
 /// The destination-hashing scheduler.
 #[derive(Debug, Clone)]
-pub struct DhScheduler {
+pub struct Dh {
     buckets: Box<[Slot; DH_TAB_SIZE]>,
 }
 
-impl Default for DhScheduler {
+impl Default for Dh {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl DhScheduler {
+impl Dh {
     /// A scheduler with an empty table (it fills as the pool reports its servers).
     #[must_use]
     pub fn new() -> Self {
@@ -71,7 +71,7 @@ impl DhScheduler {
     }
 }
 
-impl Scheduler for DhScheduler {
+impl Scheduler for Dh {
     fn name(&self) -> &'static str {
         "dh"
     }
@@ -113,7 +113,7 @@ mod tests {
     }
 
     fn pool(n: u8) -> (Pool, Vec<DestId>) {
-        let mut p = Pool::new(Box::new(DhScheduler::new()));
+        let mut p = Pool::new(Box::new(Dh::new()));
         let ids = (1..=n)
             .map(|i| {
                 p.add(RealServerConfig::new(IpAddr::from([10, 0, 0, i]), 80))
@@ -127,7 +127,7 @@ mod tests {
     fn buckets_cycle_the_list_in_kernel_order() {
         let (p, ids) = pool(3);
         // Kernel list is newest first: [c, b, a].
-        let mut d = DhScheduler::new();
+        let mut d = Dh::new();
         d.reassign(p.dests());
         for i in 0..DH_TAB_SIZE {
             assert_eq!(d.bucket(i), Some(ids[2 - i % 3]));
@@ -140,7 +140,7 @@ mod tests {
         // 10.1.0.1: 0x0a010001 * 0x61c88647 mod 2^32 = 0xae0f8647 → bucket 0xae = 174;
         // 174 mod 3 = 0 → list position 0 = the newest server.
         assert_eq!(0x0a01_0001u32.wrapping_mul(0x61c8_8647), 0xae0f_8647);
-        assert_eq!(DhScheduler::bucket_of(IpAddr::from([10, 1, 0, 1])), 174);
+        assert_eq!(Dh::bucket_of(IpAddr::from([10, 1, 0, 1])), 174);
         assert_eq!(
             p.schedule(&input([10, 1, 0, 1]), Instant::ZERO),
             Some(ids[2])
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn empty_single_and_removal() {
-        let mut p = Pool::new(Box::new(DhScheduler::new()));
+        let mut p = Pool::new(Box::new(Dh::new()));
         assert_eq!(p.schedule(&input([1, 2, 3, 4]), Instant::ZERO), None);
         let a = p
             .add(RealServerConfig::new(IpAddr::from([10, 0, 0, 1]), 80))

@@ -13,7 +13,7 @@
 //!   servers; first with weight > 0, then strict `overhead·w` comparison) and the entry
 //!   is created or re-pointed.
 //! - Garbage collection is the kernel's timer, driven by the `now` handed to
-//!   [`Scheduler::schedule`] (or to [`LblcScheduler::expire`]): armed at the first `now`
+//!   [`Scheduler::schedule`] (or to [`Lblc::expire`]): armed at the first `now`
 //!   seen, it fires every 60 s (`CHECK_EXPIRE_INTERVAL`). Every 30th run
 //!   (`COUNT_FOR_FULL_EXPIRATION`) is a full scan deleting entries unused for the
 //!   expiration (sysctl `lblc_expiration`, default 24 h); other runs do nothing unless
@@ -251,17 +251,17 @@ impl LocEntry for Entry {
 
 /// The locality-based least-connection scheduler.
 #[derive(Debug, Clone)]
-pub struct LblcScheduler {
+pub struct Lblc {
     table: LocTable<Entry>,
 }
 
-impl Default for LblcScheduler {
+impl Default for Lblc {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl LblcScheduler {
+impl Lblc {
     /// A scheduler with the kernel's defaults.
     #[must_use]
     pub fn new() -> Self {
@@ -309,7 +309,7 @@ impl LblcScheduler {
     }
 }
 
-impl Scheduler for LblcScheduler {
+impl Scheduler for Lblc {
     fn name(&self) -> &'static str {
         "lblc"
     }
@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn miss_picks_wlc_and_hits_stick() {
         let (mut l, ids) = list(&[1, 1, 1]);
-        let mut s = LblcScheduler::new();
+        let mut s = Lblc::new();
         // All idle: the first in kernel order (the newest) wins ties.
         assert_eq!(s.schedule(&l, &input([1, 1, 1, 1]), secs(0)), Some(ids[2]));
         l.set_counters(ids[2], 0, 5, 0).unwrap();
@@ -398,7 +398,7 @@ mod tests {
         l.set_counters(ids[0], 1, 0, 0).unwrap(); // 256 / 1
         l.set_counters(ids[1], 1, 0, 0).unwrap(); // 256 / 2
         l.set_counters(ids[2], 2, 0, 0).unwrap(); // 512 / 4 = 128: tie with ids[1], list order wins
-        let mut s = LblcScheduler::new();
+        let mut s = Lblc::new();
         assert_eq!(s.schedule(&l, &input([2, 0, 0, 1]), secs(0)), Some(ids[2]));
         l.set_counters(ids[2], 2, 1, 0).unwrap(); // 513 / 4 > 128
         assert_eq!(s.schedule(&l, &input([2, 0, 0, 2]), secs(0)), Some(ids[1]));
@@ -407,7 +407,7 @@ mod tests {
     #[test]
     fn lblc_overload_rule_on_hit() {
         let (mut l, ids) = list(&[2, 4]);
-        let mut s = LblcScheduler::new();
+        let mut s = Lblc::new();
         let dst = input([3, 0, 0, 1]);
         assert_eq!(s.schedule(&l, &dst, secs(0)), Some(ids[1]));
         // active 5 > weight 4, but no server has active*2 < weight: stays.
@@ -423,7 +423,7 @@ mod tests {
     #[test]
     fn threshold_flag_is_ignored_on_hit_but_skipped_on_miss() {
         let (mut l, ids) = list(&[1, 1]);
-        let mut s = LblcScheduler::new();
+        let mut s = Lblc::new();
         let dst = input([4, 0, 0, 1]);
         assert_eq!(s.schedule(&l, &dst, secs(0)), Some(ids[1]));
         l.edit(ids[1], 1, 1, 0).unwrap();
@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn weight_zero_removal_and_nothing_available() {
         let (mut l, ids) = list(&[1, 1]);
-        let mut s = LblcScheduler::new();
+        let mut s = Lblc::new();
         let dst = input([5, 0, 0, 1]);
         assert_eq!(s.schedule(&l, &dst, secs(0)), Some(ids[1]));
         l.edit(ids[1], 0, 0, 0).unwrap();
@@ -456,13 +456,13 @@ mod tests {
             "lastuse still set"
         );
         let empty = DestList::default();
-        assert_eq!(LblcScheduler::new().schedule(&empty, &dst, secs(0)), None);
+        assert_eq!(Lblc::new().schedule(&empty, &dst, secs(0)), None);
     }
 
     #[test]
     fn full_expiration_after_24h_on_the_30th_run() {
         let (l, _) = list(&[1]);
-        let mut s = LblcScheduler::new();
+        let mut s = Lblc::new();
         // Timer armed at t = 0: runs at 60 s, 120 s, ...; full checks at runs 30, 60, ...
         // (t = 1800 s·k). An entry used at t = 0 dies at the first full check with
         // t ≥ 0 + 24 h, i.e. exactly at t = 86400 s.
@@ -472,7 +472,7 @@ mod tests {
         s.expire(secs(86_400));
         assert_eq!(s.len(), 0);
         // Used at t = 100 s: the first full check ≥ 100 + 86400 is at 88200 s.
-        let mut s = LblcScheduler::new().with_expiration(Duration::from_secs(86_400));
+        let mut s = Lblc::new().with_expiration(Duration::from_secs(86_400));
         s.expire(secs(0));
         s.schedule(&l, &input([6, 0, 0, 2]), secs(100));
         s.expire(secs(88_199));
@@ -484,7 +484,7 @@ mod tests {
     #[test]
     fn skipping_idle_runs_equals_running_each() {
         let (l, _) = list(&[1]);
-        let mut a = LblcScheduler::new().with_expiration(Duration::from_secs(3000));
+        let mut a = Lblc::new().with_expiration(Duration::from_secs(3000));
         let mut b = a.clone();
         for s in [&mut a, &mut b] {
             s.schedule(&l, &input([7, 0, 0, 1]), secs(0));
@@ -502,7 +502,7 @@ mod tests {
     #[test]
     fn over_full_table_drops_idle_entries_from_the_rover() {
         let (l, _) = list(&[1]);
-        let mut s = LblcScheduler::new().with_max_size(8);
+        let mut s = Lblc::new().with_max_size(8);
         s.expire(secs(0));
         for i in 0..20u8 {
             s.schedule(&l, &input([8, 0, 1, i]), secs(0));

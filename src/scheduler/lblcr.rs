@@ -64,18 +64,18 @@ struct Snapshot {
 
 /// The locality-based least-connection with replication scheduler.
 #[derive(Debug, Clone)]
-pub struct LblcrScheduler {
+pub struct Lblcr {
     table: LocTable<Entry>,
     trash: Vec<Snapshot>,
 }
 
-impl Default for LblcrScheduler {
+impl Default for Lblcr {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl LblcrScheduler {
+impl Lblcr {
     /// A scheduler with the kernel's defaults.
     #[must_use]
     pub fn new() -> Self {
@@ -173,7 +173,7 @@ fn set_min(set: &[DestId], dests: &DestList) -> Option<DestId> {
     Some(least.id())
 }
 
-impl Scheduler for LblcrScheduler {
+impl Scheduler for Lblcr {
     fn name(&self) -> &'static str {
         "lblcr"
     }
@@ -238,7 +238,7 @@ impl Scheduler for LblcrScheduler {
     }
 }
 
-impl LblcrScheduler {
+impl Lblcr {
     /// `ip_vs_dest_set_max`: first member with weight > 0, then strictly more loaded
     /// (`moh·dw < doh·mw`) members with weight > 0; flags are not looked at.
     fn set_max(&self, set: &[DestId], dests: &DestList) -> Option<DestId> {
@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn set_grows_when_its_best_member_is_overloaded() {
         let (mut l, ids) = list(&[2, 2]);
-        let mut s = LblcrScheduler::new();
+        let mut s = Lblcr::new();
         let dst = input([9, 0, 0, 1]);
         assert_eq!(s.schedule(&l, &dst, secs(0)), Some(ids[1]));
         assert_eq!(s.set(dst.dst), Some((vec![ids[1]], secs(0))));
@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn set_shrinks_by_its_most_loaded_member_after_expiration() {
         let (mut l, ids) = list(&[2, 2]);
-        let mut s = LblcrScheduler::new().with_expiration(Duration::from_secs(100));
+        let mut s = Lblcr::new().with_expiration(Duration::from_secs(100));
         let dst = input([9, 0, 0, 2]);
         s.schedule(&l, &dst, secs(0));
         l.set_counters(ids[1], 3, 0, 0).unwrap();
@@ -329,7 +329,7 @@ mod tests {
         // and returned all the same.
         let (mut l, ids) = list(&[2, 2]);
         let (x, y) = (ids[1], ids[0]);
-        let mut s = LblcrScheduler::new().with_expiration(Duration::from_secs(5));
+        let mut s = Lblcr::new().with_expiration(Duration::from_secs(5));
         let dst = input([9, 0, 0, 3]);
         assert_eq!(s.schedule(&l, &dst, secs(0)), Some(x));
         l.set_counters(x, 3, 0, 0).unwrap();
@@ -343,7 +343,7 @@ mod tests {
     #[test]
     fn removed_member_weighs_in_set_max_from_its_snapshot() {
         let (mut l, ids) = list(&[1, 1, 1]);
-        let mut s = LblcrScheduler::new().with_expiration(Duration::from_secs(5));
+        let mut s = Lblcr::new().with_expiration(Duration::from_secs(5));
         let dst = input([9, 0, 0, 4]);
         assert_eq!(s.schedule(&l, &dst, secs(0)), Some(ids[2]));
         l.set_counters(ids[2], 2, 0, 0).unwrap();
@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn nothing_available_and_gc() {
         let (mut l, ids) = list(&[1]);
-        let mut s = LblcrScheduler::new();
+        let mut s = Lblcr::new();
         let dst = input([9, 0, 0, 5]);
         assert_eq!(s.schedule(&l, &dst, secs(0)), Some(ids[0]));
         l.edit(ids[0], 1, 1, 0).unwrap();

@@ -370,14 +370,14 @@ pub fn remapped_fraction(a: &MaglevTable, b: &MaglevTable) -> f64 {
 /// that is available (probing at most the whole table). The table is rebuilt on every
 /// add, edit and remove; a list with more servers than slots keeps the previous table.
 #[derive(Debug, Clone)]
-pub struct MaglevScheduler {
+pub struct Maglev {
     table: MaglevTable,
     ids: Vec<Slot>,
     port: bool,
     fallback: bool,
 }
 
-impl MaglevScheduler {
+impl Maglev {
     /// A scheduler with a table of size `m` (a prime) and `key`.
     ///
     /// # Errors
@@ -427,7 +427,7 @@ impl MaglevScheduler {
     }
 }
 
-impl Scheduler for MaglevScheduler {
+impl Scheduler for Maglev {
     fn name(&self) -> &'static str {
         "maglev"
     }
@@ -558,9 +558,7 @@ mod tests {
             .map(|i| RealServerConfig::new(v4(i), 80).weight(1 + i % 3))
             .collect();
         let mk = |order: &mut dyn Iterator<Item = &RealServerConfig>| {
-            let mut p = Pool::new(Box::new(
-                MaglevScheduler::new(4099, key, true, true).unwrap(),
-            ));
+            let mut p = Pool::new(Box::new(Maglev::new(4099, key, true, true).unwrap()));
             for c in order {
                 p.add(*c).unwrap();
             }

@@ -31,8 +31,8 @@
 //! cannot fail either, so this scheduler does the same: it keeps its last table (slots
 //! naming a server removed since answer "unavailable"; the kernel would still hand out
 //! the removed server it holds a reference to), and records the refusal in
-//! [`MhScheduler::last_rebuild`]. Embedders that want to refuse instead call
-//! [`MhScheduler::check`] before [`super::Pool::add`]. (Only `init_service`, i.e.
+//! [`Mh::last_rebuild`]. Embedders that want to refuse instead call
+//! [`Mh::check`] before [`super::Pool::add`]. (Only `init_service`, i.e.
 //! choosing `mh` for a service that already has more than `M` servers, reports the
 //! error to the user in the kernel.)
 //!
@@ -96,7 +96,7 @@ pub enum RebuildOutcome {
 
 /// The Maglev-hashing scheduler.
 #[derive(Debug, Clone)]
-pub struct MhScheduler {
+pub struct Mh {
     m: u32,
     tab_bits: u32,
     fallback: bool,
@@ -108,13 +108,13 @@ pub struct MhScheduler {
     taken: Vec<u64>,
 }
 
-impl Default for MhScheduler {
+impl Default for Mh {
     fn default() -> Self {
         Self::new(false, false)
     }
 }
 
-impl MhScheduler {
+impl Mh {
     /// A scheduler with the default 4093-slot table.
     #[must_use]
     pub fn new(fallback: bool, port: bool) -> Self {
@@ -285,7 +285,7 @@ fn gcd(mut a: u32, mut b: u32) -> u32 {
     a
 }
 
-impl Scheduler for MhScheduler {
+impl Scheduler for Mh {
     fn name(&self) -> &'static str {
         "mh"
     }
@@ -350,10 +350,8 @@ mod tests {
         }
     }
 
-    fn sched(m: u32, flags: u32) -> MhScheduler {
-        MhScheduler::from_service_flags(flags)
-            .with_table_size(m)
-            .unwrap()
+    fn sched(m: u32, flags: u32) -> Mh {
+        Mh::from_service_flags(flags).with_table_size(m).unwrap()
     }
 
     /// Added a (10.0.0.1:80, w1), b (10.0.0.2:80, w2), c (10.0.0.3:8080, w3): list [c, b, a].
@@ -515,7 +513,7 @@ mod tests {
         assert_eq!(s.last_rebuild(), RebuildOutcome::TooMany);
         assert_eq!((0..251).map(|i| s.slot(i)).collect::<Vec<_>>(), full);
         assert_eq!(
-            MhScheduler::new(false, false).with_table_size(4096).err(),
+            Mh::new(false, false).with_table_size(4096).err(),
             Some(PoolError::Range)
         );
     }

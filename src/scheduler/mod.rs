@@ -273,3 +273,35 @@ pub enum ConnCount {
     /// threshold check, which uses active + inactive.
     Persistent,
 }
+
+/// A scheduler for a service, by its ipvsadm name and flags (`-s`, `-b`), as the kernel's
+/// `ip_vs_scheduler_get` + `init_service` would make it. `seed` seeds the random ones
+/// (`twos`).
+///
+/// Every one of the kernel's fourteen schedulers is here, so this cannot fail.
+#[must_use]
+pub fn build(
+    name: crate::service::SchedulerName,
+    flags: crate::service::SchedFlags,
+    seed: u64,
+) -> Box<dyn Scheduler> {
+    use crate::service::{SchedFlags, SchedulerName as N};
+    let f1 = flags.contains(SchedFlags::FLAG_1);
+    let f2 = flags.contains(SchedFlags::FLAG_2);
+    match name {
+        N::Rr => Box::new(rr::Rr::new()),
+        N::Wrr => Box::new(wrr::Wrr::new()),
+        N::Lc => Box::new(lc::Lc::new()),
+        N::Wlc => Box::new(wlc::Wlc::new()),
+        N::Sed => Box::new(sed::Sed::new()),
+        N::Nq => Box::new(nq::Nq::new()),
+        N::Fo => Box::new(fo::Fo::new()),
+        N::Ovf => Box::new(ovf::Ovf::new()),
+        N::Lblc => Box::new(lblc::Lblc::new()),
+        N::Lblcr => Box::new(lblcr::Lblcr::new()),
+        N::Dh => Box::new(dh::Dh::new()),
+        N::Sh => Box::new(sh::Sh::new(f1, f2)),
+        N::Mh => Box::new(mh::Mh::new(f1, f2)),
+        N::Twos => Box::new(twos::Twos::new(seed)),
+    }
+}

@@ -35,20 +35,20 @@ pub const SH_MAX_TAB_BITS: u32 = 20;
 
 /// The source-hashing scheduler.
 #[derive(Debug, Clone)]
-pub struct ShScheduler {
+pub struct Sh {
     bits: u32,
     fallback: bool,
     port: bool,
     buckets: Vec<Slot>,
 }
 
-impl Default for ShScheduler {
+impl Default for Sh {
     fn default() -> Self {
         Self::new(false, false)
     }
 }
 
-impl ShScheduler {
+impl Sh {
     /// A scheduler with the default 256-bucket table.
     #[must_use]
     pub fn new(fallback: bool, port: bool) -> Self {
@@ -144,7 +144,7 @@ impl ShScheduler {
     }
 }
 
-impl Scheduler for ShScheduler {
+impl Scheduler for Sh {
     fn name(&self) -> &'static str {
         "sh"
     }
@@ -210,7 +210,7 @@ mod tests {
 
     /// Added a (10.0.0.1, w1), b (10.0.0.2, w0), c (10.0.0.3, w2): list [c, b, a].
     fn pool(flags: u32) -> (Pool, [DestId; 3]) {
-        let mut p = Pool::new(Box::new(ShScheduler::from_service_flags(flags)));
+        let mut p = Pool::new(Box::new(Sh::from_service_flags(flags)));
         let mut add = |last: u8, w: u32| {
             p.add(RealServerConfig::new(IpAddr::from([10, 0, 0, last]), 80).weight(w))
                 .unwrap()
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn reassign_gives_weight_buckets_and_one_for_weight_zero() {
         let (p, [c, b, a]) = pool(0);
-        let mut s = ShScheduler::new(false, false);
+        let mut s = Sh::new(false, false);
         s.reassign(p.dests());
         let want = [c, c, b, a, c, c, b, a, c, c, b, a];
         for (i, w) in want.iter().enumerate() {
@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn kernel_vectors_without_fallback() {
         let (mut p, [c, _b, a]) = pool(0);
-        let s = ShScheduler::new(false, false);
+        let s = Sh::new(false, false);
         let f = addr_fold("192.0.2.1".parse().unwrap());
         assert_eq!(s.hashkey(f, 0, 0), 50);
         // Bucket 50 is b (weight 0): unavailable, and no fallback.
@@ -282,14 +282,14 @@ mod tests {
     #[test]
     fn table_bits_and_empty_pool() {
         assert_eq!(
-            ShScheduler::new(false, false).with_table_bits(3).err(),
+            Sh::new(false, false).with_table_bits(3).err(),
             Some(PoolError::Range)
         );
         assert_eq!(
-            ShScheduler::new(false, false).with_table_bits(21).err(),
+            Sh::new(false, false).with_table_bits(21).err(),
             Some(PoolError::Range)
         );
-        let s = ShScheduler::new(false, false).with_table_bits(4).unwrap();
+        let s = Sh::new(false, false).with_table_bits(4).unwrap();
         assert_eq!(s.table_size(), 16);
         let mut p = Pool::new(Box::new(s));
         assert_eq!(p.schedule(&input("192.0.2.1", 1), Instant::ZERO), None);
@@ -331,7 +331,7 @@ mod tests {
             which in any::<prop::sample::Index>(),
             new_w in 0u32..6,
         ) {
-            let mut p = Pool::new(Box::new(ShScheduler::new(false, false)));
+            let mut p = Pool::new(Box::new(Sh::new(false, false)));
             let ids: Vec<DestId> = weights.iter().rev().enumerate().map(|(i, &w)| {
                 p.add(RealServerConfig::new(IpAddr::from([10, 0, 1, i as u8]), 80).weight(w)).unwrap()
             }).collect();
@@ -339,10 +339,10 @@ mod tests {
             let n = weights.len();
             let pos = which.index(n);
             let id = ids[n - 1 - pos];
-            let mut before = ShScheduler::new(false, false);
+            let mut before = Sh::new(false, false);
             before.reassign(p.dests());
             p.edit(id, new_w, 0, 0).unwrap();
-            let mut after = ShScheduler::new(false, false);
+            let mut after = Sh::new(false, false);
             after.reassign(p.dests());
 
             let mut new_weights = weights.clone();
@@ -376,16 +376,16 @@ mod tests {
             weights in proptest::collection::vec(1u32..5, 2..12),
             which in any::<prop::sample::Index>(),
         ) {
-            let mut p = Pool::new(Box::new(ShScheduler::new(false, false)));
+            let mut p = Pool::new(Box::new(Sh::new(false, false)));
             for (i, &w) in weights.iter().rev().enumerate() {
                 p.add(RealServerConfig::new(IpAddr::from([10, 0, 2, i as u8]), 80).weight(w)).unwrap();
             }
             let pos = which.index(weights.len());
-            let mut before = ShScheduler::new(false, false);
+            let mut before = Sh::new(false, false);
             before.reassign(p.dests());
             let id = p.dests().at(pos).unwrap().id();
             p.remove(id).unwrap();
-            let mut after = ShScheduler::new(false, false);
+            let mut after = Sh::new(false, false);
             after.reassign(p.dests());
             let prefix: usize = weights[..pos].iter().map(|&w| w as usize).sum();
             for i in 0..prefix.min(256) {

@@ -12,7 +12,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lvs::Instant;
 use lvs::scheduler::maglev::{Backend, MaglevKey, MaglevTable};
-use lvs::scheduler::mh::MhScheduler;
+use lvs::scheduler::mh::Mh;
 use lvs::scheduler::{Pool, RealServerConfig, SchedInput};
 use maglev::ConsistentHasher;
 use std::hint::black_box;
@@ -45,9 +45,7 @@ fn clients() -> Vec<IpAddr> {
 }
 
 fn mh_pool(m: u32) -> Pool {
-    let mut p = Pool::new(Box::new(
-        MhScheduler::new(false, false).with_table_size(m).unwrap(),
-    ));
+    let mut p = Pool::new(Box::new(Mh::new(false, false).with_table_size(m).unwrap()));
     for i in 0..SERVERS {
         p.add(RealServerConfig::new(server(i).ip(), 8080)).unwrap();
     }
@@ -65,9 +63,7 @@ fn build(c: &mut Criterion) {
     });
     let pool = mh_pool(65521);
     g.bench_function(BenchmarkId::new("lvs_mh_65521", &id), |b| {
-        let mut s = MhScheduler::new(false, false)
-            .with_table_size(65521)
-            .unwrap();
+        let mut s = Mh::new(false, false).with_table_size(65521).unwrap();
         b.iter(|| s.rebuild(black_box(pool.dests())).unwrap());
     });
     g.bench_function(BenchmarkId::new("maglev_crate", &id), |b| {
