@@ -210,6 +210,23 @@ fn encap(c: &mut Criterion) {
                 }
             })
         });
+        if gue {
+            // What an engine does per packet of an established flow: the flow hash was
+            // computed once when the connection was created.
+            let hashes: Vec<u32> = bufs
+                .iter()
+                .map(|b| tunnel::flow_hash_of(&b.storage()[range.0..range.1], &key).unwrap())
+                .collect();
+            g.bench_function("lvs_flow_hash_per_connection", |b| {
+                b.iter(|| {
+                    for (i, buf) in bufs.iter_mut().enumerate() {
+                        buf.set_range(range.0, range.1).unwrap();
+                        tunnel::encapsulate_flow(black_box(buf), &t, i as u16, Some(hashes[i]))
+                            .unwrap();
+                    }
+                })
+            });
+        }
         let bufs = encap_bufs();
         g.bench_function("etherparse_new_vec", |b| {
             b.iter(|| {

@@ -216,7 +216,51 @@ fn hash_tuple<const A: usize, const N: usize>(
     ] = *key;
     let k0 = u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]);
     let k1 = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
-    SipHasher13::new_with_keys(k0, k1).hash(&b[..len]) as u32
+    sip13(k0, k1, &b[..len]) as u32
+}
+
+/// SipHash-1-3 of a short byte string, straight-line: the same function as
+/// `siphasher::sip::SipHasher13` (a test checks every length up to 64), without the
+/// streaming state a `Hasher` keeps, which is most of its cost on a 13-byte input.
+#[inline]
+fn sip13(k0: u64, k1: u64, m: &[u8]) -> u64 {
+    #[inline(always)]
+    fn round(v: &mut [u64; 4]) {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    }
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
+    let (words, tail) = m.as_chunks::<8>();
+    for w in words {
+        let x = u64::from_le_bytes(*w);
+        v[3] ^= x;
+        round(&mut v);
+        v[0] ^= x;
+    }
+    let mut last = [0u8; 8];
+    last[..tail.len()].copy_from_slice(tail);
+    let b = u64::from_le_bytes(last) | ((m.len() as u64) << 56);
+    v[3] ^= b;
+    round(&mut v);
+    v[0] ^= b;
+    v[2] ^= 0xff;
+    round(&mut v);
+    round(&mut v);
+    round(&mut v);
+    v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
 /// [`flow_hash`] of a packet described by a full summary.
@@ -274,12 +318,18 @@ impl Inner {
     /// Validates the inner packet exactly as [`PacketSummary::parse`] does: the lean
     /// parse for the common packet, the full parse for the rest (and for every error).
     #[inline]
-    fn parse(pkt: &[u8], t: &Tunnel) -> Result<Self, RewriteError> {
-        let gue = matches!(t.kind, TunnelKind::Gue { .. });
+    fn parse(pkt: &[u8], t: &Tunnel, given: Option<u32>) -> Result<Self, RewriteError> {
+        let gue = matches!(t.kind, TunnelKind::Gue { .. }) && given.is_none();
         let Some(l) = lean::parse(pkt) else {
-            return Self::parse_full(pkt, gue, &t.flow_hash_key);
+            let mut inner = Self::parse_full(pkt, gue, &t.flow_hash_key)?;
+            if let Some(h) = given {
+                inner.hash = h;
+            }
+            return Ok(inner);
         };
-        let hash = if gue {
+        let hash = if let Some(h) = given {
+            h
+        } else if gue {
             let ports = if l.has_ports {
                 pkt.get(l.l4_offset..).and_then(|p| p.first_chunk::<4>())
             } else {
@@ -343,7 +393,31 @@ pub fn encapsulate<B: AsRef<[u8]> + AsMut<[u8]>>(
     t: &Tunnel,
     ip_id: u16,
 ) -> Result<(), RewriteError> {
-    let inner = Inner::parse(buf.packet(), t)?;
+    encapsulate_flow(buf, t, ip_id, None)
+}
+
+/// The flow hash [`encapsulate`] derives the GUE source port from: keyed SipHash-1-3 of
+/// the inner addresses, protocol and ports. An engine computes it once per connection and
+/// passes it to [`encapsulate_flow`], so packets of an established flow skip the hash.
+///
+/// # Errors
+/// [`RewriteError::Parse`] if `pkt` is not a valid IP packet.
+pub fn flow_hash_of(pkt: &[u8], key: &[u8; 16]) -> Result<u32, RewriteError> {
+    let s = PacketSummary::parse(pkt)?;
+    Ok(summary_flow_hash(&s, key))
+}
+
+/// [`encapsulate`] with the flow hash given (see [`flow_hash_of`]); `None` computes it.
+///
+/// # Errors
+/// As [`encapsulate`].
+pub fn encapsulate_flow<B: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut PacketBuf<B>,
+    t: &Tunnel,
+    ip_id: u16,
+    flow_hash: Option<u32>,
+) -> Result<(), RewriteError> {
+    let inner = Inner::parse(buf.packet(), t, flow_hash)?;
     // The outer addresses decide everything about the outer IP header; match them once.
     let (ip_len, limit) = match (t.src, t.dst) {
         (IpAddr::V4(_), IpAddr::V4(_)) => (ipv4::MIN_HEADER_LEN, 0xffff),
@@ -694,7 +768,7 @@ mod lean_path_tests {
 
     /// Lean and full inner parse give the same facts and hash, or the lean one defers.
     fn same_inner(pkt: &[u8], t: &Tunnel) -> Result<(), TestCaseError> {
-        let fast = Inner::parse(pkt, t);
+        let fast = Inner::parse(pkt, t, None);
         let full = Inner::parse_full(pkt, true, &t.flow_hash_key);
         match (fast, full) {
             (Ok(a), Ok(b)) => {
