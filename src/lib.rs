@@ -36,6 +36,7 @@
 pub mod buf;
 pub mod checksum;
 pub mod conn_table;
+pub mod director;
 pub mod error;
 pub mod forward;
 pub mod fuzzing;
@@ -48,6 +49,7 @@ pub mod time;
 pub mod wire;
 
 pub use buf::PacketBuf;
+pub use director::{Config, Director, DropReason, Event, PacketMeta, Verdict};
 pub use service::{ServiceConfig, ServiceId, ServiceKey};
 
 /// The README's examples, compiled and run as doc-tests.

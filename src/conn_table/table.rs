@@ -11,6 +11,10 @@ use core::time::Duration;
 use siphasher::sip::SipHasher13;
 use std::collections::HashMap;
 
+/// A pause after which every record is due: longer than the longest timeout (31 days)
+/// and shorter than the 99 days wrap-aware tick arithmetic can span.
+const LONG_GAP: Duration = Duration::from_secs(40 * 86_400);
+
 /// One table tick: 4 ms, the kernel's jiffy at HZ=250 (Debian's default).
 pub const TICK: Duration = Duration::from_millis(4);
 
@@ -132,7 +136,10 @@ pub struct ConnTable {
     keys: KeyedSip,
     addrs: AddrPool,
     no_cport: usize,
-    epoch: Instant,
+    /// Set by the first time the table sees, so capture timestamps work as they are.
+    epoch: Option<Instant>,
+    /// The last time [`ConnTable::expire`] ran.
+    last_expire: Option<Instant>,
     now: u32,
     heads: Box<[u32]>,
     occupied: [[u64; SLOTS / 64]; LEVELS],
@@ -140,9 +147,11 @@ pub struct ConnTable {
 
 impl ConnTable {
     /// A table for up to `capacity` records (connections and templates), with hash keys
-    /// from `seed` and times counted from `epoch`. All memory is allocated here.
+    /// from `seed`. Times count from the first instant the table is given, in 4 ms ticks
+    /// that wrap after 198 days (comparisons are wrap-aware; no record lives that long).
+    /// All memory is allocated here.
     #[must_use]
-    pub fn new(capacity: usize, seed: [u8; 16], epoch: Instant) -> Self {
+    pub fn new(capacity: usize, seed: [u8; 16]) -> Self {
         let k0 = u64::from_le_bytes(seed[..8].try_into().unwrap_or([0; 8]));
         let k1 = u64::from_le_bytes(seed[8..].try_into().unwrap_or([0; 8]));
         let keys = KeyedSip(k0, k1);
@@ -161,7 +170,8 @@ impl ConnTable {
                 free: Vec::new(),
             },
             no_cport: 0,
-            epoch,
+            epoch: None,
+            last_expire: None,
             now: 0,
             heads: vec![NIL; SLOTS * LEVELS].into_boxed_slice(),
             occupied: [[0; SLOTS / 64]; LEVELS],
@@ -216,14 +226,20 @@ impl ConnTable {
     /// When the record expires.
     #[must_use]
     pub fn expires(&self, c: &Conn) -> Instant {
-        self.epoch + TICK * c.expires
+        self.epoch.unwrap_or(Instant::ZERO) + TICK * c.expires
     }
 
-    fn ticks(&self, t: Instant) -> u32 {
-        let d = t.saturating_duration_since(self.epoch);
-        u32::try_from(d.as_micros() / TICK.as_micros()).unwrap_or(u32::MAX)
+    /// The tick `timeout` after `now` (setting the epoch from `now` on first use).
+    fn deadline(&mut self, now: Instant, timeout: Duration) -> u32 {
+        self.ticks(now);
+        self.ticks(now + timeout)
     }
 
+    fn ticks(&mut self, t: Instant) -> u32 {
+        let epoch = *self.epoch.get_or_insert(t);
+        // Truncating on purpose: ticks wrap, and every comparison is wrap-aware.
+        (t.saturating_duration_since(epoch).as_micros() / TICK.as_micros()) as u32
+    }
     #[inline]
     fn hash(&self, protocol: u8, caddr: &[u8; 16], cport: u16) -> u64 {
         let mut b = [0u8; 19];
@@ -401,7 +417,7 @@ impl ConnTable {
         }
         let h = self.hash(n.protocol, &caddr, n.cport);
         self.index.insert(h, id);
-        let exp = self.ticks(now + timeout);
+        let exp = self.deadline(now, timeout);
         self.conns[id as usize].expires = exp;
         self.file(id, exp);
         Ok(ConnId(id))
@@ -425,7 +441,7 @@ impl ConnTable {
         if self.live.get(i) != Some(&true) {
             return;
         }
-        let exp = self.ticks(now + timeout);
+        let exp = self.deadline(now, timeout);
         let c = &mut self.conns[i];
         c.expires = exp;
         if exp.wrapping_sub(c.filed) as i32 >= 0 {
@@ -492,35 +508,47 @@ impl ConnTable {
     /// over-estimate of work, never late.
     #[must_use]
     pub fn next_timeout(&self) -> Option<Instant> {
+        let t = self.next_busy_tick()?;
+        Some(self.epoch.unwrap_or(Instant::ZERO) + TICK * t)
+    }
+
+    /// The wheel tick at which the earliest occupied slot is reached: a level-0 slot's own
+    /// tick, or the tick at which a higher level's slot cascades down (never later than
+    /// the expiries it holds). The earliest over all levels.
+    fn next_busy_tick(&self) -> Option<u32> {
         if self.len == 0 {
             return None;
         }
+        let mut best: Option<u32> = None; // as a distance from `self.now`
         for level in 0..LEVELS {
             let shift = LEVEL_BITS * level as u32;
             let cur = (self.now >> shift) as usize & (SLOTS - 1);
+            let unit = 1u32 << shift;
             for k in 0..SLOTS {
                 let s = (cur + k) & (SLOTS - 1);
-                if self.occupied[level][s / 64] & (1 << (s % 64)) != 0 {
-                    // Level 0 slots are exact ticks; a higher level's slot is reached when
-                    // the levels below wrap to it.
-                    // (k = 0 on a higher level: that slot cascades now if the wheel stands
-                    // exactly on its boundary, else a full revolution later.)
-                    let t = if level == 0 {
-                        self.now.wrapping_add(k as u32)
-                    } else {
-                        let unit = 1u32 << shift;
-                        let k = if k == 0 && self.now & (unit - 1) != 0 {
-                            SLOTS
-                        } else {
-                            k
-                        };
-                        (self.now & !(unit - 1)).wrapping_add(unit.wrapping_mul(k as u32))
-                    };
-                    return Some(self.epoch + TICK * t);
+                if self.occupied[level][s / 64] & (1 << (s % 64)) == 0 {
+                    continue;
+                }
+                // The current slot of a higher level cascades now only if the wheel stands
+                // exactly on its boundary; otherwise it is a full revolution away, the last
+                // in time, so keep scanning for a nearer one.
+                let wraps = level > 0 && k == 0 && self.now & (unit - 1) != 0;
+                let t = if level == 0 {
+                    self.now.wrapping_add(k as u32)
+                } else {
+                    let k = if wraps { SLOTS } else { k };
+                    (self.now & !(unit - 1)).wrapping_add(unit.wrapping_mul(k as u32))
+                };
+                let dist = t.wrapping_sub(self.now);
+                if best.is_none_or(|b| dist < b) {
+                    best = Some(dist);
+                }
+                if !wraps {
+                    break;
                 }
             }
         }
-        None
+        best.map(|d| self.now.wrapping_add(d))
     }
 
     /// Advances the wheel to `now`, calling `on_expire` for each record whose time came.
@@ -529,8 +557,45 @@ impl ConnTable {
     /// must have re-armed the record with [`ConnTable::touch`] (the kernel's "expire
     /// later" for records that still control others).
     pub fn expire(&mut self, now: Instant, mut on_expire: impl FnMut(&mut Self, ConnId) -> bool) {
+        let last = self.last_expire.or(self.epoch);
         let target = self.ticks(now);
+        self.last_expire = Some(now);
+        if last.is_some_and(|l| now.saturating_duration_since(l) > LONG_GAP) {
+            // Longer than any timeout and than wrap-aware tick arithmetic can span: every
+            // record is due. Empty the wheel and offer each one.
+            self.heads.fill(NIL);
+            self.occupied = [[0; SLOTS / 64]; LEVELS];
+            for c in &mut self.conns {
+                c.t_next = NIL;
+                c.t_prev = NIL;
+            }
+            self.now = target;
+            for i in 0..self.conns.len() {
+                if !self.live[i] {
+                    continue;
+                }
+                let id = i as u32;
+                self.conns[i].expires = target;
+                if on_expire(self, ConnId(id)) {
+                    self.remove(ConnId(id));
+                } else if self.live[i] && self.conns[i].t_prev == NIL {
+                    let e = target.wrapping_add(1);
+                    self.conns[i].expires = e;
+                    self.file(id, e);
+                }
+            }
+            self.now = target.wrapping_add(1);
+            return;
+        }
         while target.wrapping_sub(self.now) as i32 >= 0 {
+            // Jump over ticks with nothing to do (a long idle gap, a capture's pause).
+            match self.next_busy_tick() {
+                Some(b) if target.wrapping_sub(b) as i32 >= 0 => self.now = b,
+                _ => {
+                    self.now = target.wrapping_add(1);
+                    break;
+                }
+            }
             let t = self.now;
             let idx0 = (t as usize) & (SLOTS - 1);
             if idx0 == 0 {
@@ -738,7 +803,7 @@ mod tests {
     #[test]
     fn lookups_both_ways_and_remove() {
         let t0 = Instant::ZERO;
-        let mut t = ConnTable::new(16, [7; 16], t0);
+        let mut t = ConnTable::new(16, [7; 16]);
         let a = t
             .insert(conn("198.51.100.7", 40000), t0, Duration::from_secs(60))
             .unwrap();
@@ -783,7 +848,7 @@ mod tests {
 
     #[test]
     fn full_table_refuses() {
-        let mut t = ConnTable::new(2, [0; 16], Instant::ZERO);
+        let mut t = ConnTable::new(2, [0; 16]);
         t.insert(
             conn("198.51.100.1", 1),
             Instant::ZERO,
@@ -809,7 +874,7 @@ mod tests {
     #[test]
     fn expiry_is_on_time_and_touch_extends() {
         let t0 = Instant::from_secs(1000);
-        let mut t = ConnTable::new(64, [1; 16], t0);
+        let mut t = ConnTable::new(64, [1; 16]);
         let short = t
             .insert(conn("198.51.100.1", 1), t0, Duration::from_secs(10))
             .unwrap();
@@ -856,12 +921,43 @@ mod tests {
         assert_eq!(t.next_timeout(), None);
     }
 
+    #[test]
+    fn a_pause_of_years_expires_everything_without_walking_it() {
+        let t0 = Instant::from_secs(1000);
+        let mut t = ConnTable::new(8, [5; 16]);
+        let a = t
+            .insert(conn("198.51.100.1", 1), t0, Duration::from_secs(900))
+            .unwrap();
+        let b = t
+            .insert(conn("198.51.100.1", 2), t0, Duration::from_secs(10))
+            .unwrap();
+        // A capture timestamp decades later: both are long due.
+        let later = Instant::from_secs(1_700_000_000);
+        let started = std::time::Instant::now();
+        let mut gone = Vec::new();
+        t.expire(later, |_, id| {
+            gone.push(id);
+            true
+        });
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        gone.sort();
+        assert_eq!(gone, [a, b]);
+        // And the table keeps working at the new time.
+        let c = t
+            .insert(conn("198.51.100.1", 3), later, Duration::from_secs(10))
+            .unwrap();
+        t.expire(later + Duration::from_secs(9), |_, _| true);
+        assert!(t.get(c).is_some());
+        t.expire(later + Duration::from_secs(11), |_, _| true);
+        assert!(t.get(c).is_none());
+    }
+
     proptest::proptest! {
         #[test]
-        fn expiry_matches_a_model(ops in proptest::collection::vec((0u16..40, 1u64..200_000, 0u64..50_000), 1..150)) {
+        fn expiry_matches_a_model(ops in proptest::collection::vec((0u16..40, 1u64..2_000_000, 0u64..50_000), 1..150)) {
             // (client port, timeout ms, time step ms): insert-or-touch, then advance.
             let t0 = Instant::from_secs(5);
-            let mut t = ConnTable::new(64, [3; 16], t0);
+            let mut t = ConnTable::new(64, [3; 16]);
             let mut now = t0;
             let mut model: std::collections::HashMap<u16, (ConnId, Instant)> = Default::default();
             for (port, timeout, step) in ops {

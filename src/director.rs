@@ -1,0 +1,1654 @@
+//! The Director: the IPVS engine an embedder drives with packets and time.
+//!
+//! Data flows one way: bytes → [`PacketSummary`] → service lookup → connection table hit
+//! (state update) or miss → persistence → scheduler → insert → rewrite in place →
+//! [`Verdict`]. The engine never reads a clock or the OS: `now` comes with every call and
+//! randomness comes from the seed given to [`Director::new`].
+
+use crate::buf::PacketBuf;
+use crate::conn_table::{
+    ConnFlags, ConnId, ConnTable, Direction, NewConn, SctpState, TcpState, Timeouts,
+};
+use crate::error::{ParseError, RewriteError};
+use crate::forward::icmp_reply::{self, IcmpError};
+use crate::forward::nat::{self, NatOptions, Side};
+use crate::forward::pmtu::{self, MtuCheck};
+use crate::forward::ttl;
+use crate::forward::tunnel::{self, Tunnel};
+use crate::persistence::{ServiceIdentity, template_key};
+use crate::scheduler::{
+    ConnCount, DestId, ForwardMethod, Pool, PoolError, RealServerConfig, SchedInput,
+};
+use crate::service::{Netmask, Protocol, ServiceConfig, ServiceId, ServiceKey};
+use crate::stats::{ESTIMATOR_PERIOD, Stats};
+use crate::time::Instant;
+use crate::wire::{Family, PacketSummary, proto, tcp};
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::time::Duration;
+use rand::{Rng, RngExt, SeedableRng, rngs::SmallRng};
+use std::collections::{HashMap, VecDeque};
+
+/// How a defence switch behaves (the kernel's 0..3 sysctl values).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum DefenseMode {
+    /// 0: never.
+    #[default]
+    Off,
+    /// 1 (and 2 while active): on while the table is fuller than the threshold.
+    Auto,
+    /// 3: always.
+    Always,
+}
+
+/// Engine settings; the defaults are the kernel's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Most connections and templates tracked at once.
+    pub conn_capacity: usize,
+    /// Protocol timeouts (`ipvsadm --set`).
+    pub timeouts: Timeouts,
+    /// `conn_reuse_mode` (default 1).
+    pub conn_reuse_mode: u8,
+    /// `expire_nodest_conn` (default off).
+    pub expire_nodest_conn: bool,
+    /// `expire_quiescent_template` (default off).
+    pub expire_quiescent_template: bool,
+    /// `sloppy_tcp`: schedule TCP on any packet, not only SYN (default off).
+    pub sloppy_tcp: bool,
+    /// `sloppy_sctp`: schedule SCTP on any chunk, not only INIT (default off).
+    pub sloppy_sctp: bool,
+    /// `pmtu_disc`: copy DF into tunnel headers and send "fragmentation needed" (default
+    /// on).
+    pub pmtu_disc: bool,
+    /// MTU of the path to real servers, for the path-MTU checks.
+    pub link_mtu: u32,
+    /// The director's own IPv4 address, the outer source of IPv4 tunnels.
+    pub tunnel_source_v4: Option<Ipv4Addr>,
+    /// The director's own IPv6 address, the outer source of IPv6 tunnels.
+    pub tunnel_source_v6: Option<Ipv6Addr>,
+    /// `drop_entry`.
+    pub drop_entry: DefenseMode,
+    /// `drop_packet`.
+    pub drop_packet: DefenseMode,
+    /// `secure_tcp`.
+    pub secure_tcp: DefenseMode,
+    /// Table fill level (0..1) above which automatic defence turns on. The kernel uses
+    /// free host memory (`amemthresh`); a table of fixed capacity makes its own fill the
+    /// honest signal.
+    pub defense_threshold: f64,
+    /// `am_droprate`: with `drop_packet` always on, drop one new connection in this many.
+    pub am_droprate: u32,
+    /// Whether `drop_entry` may evict ESTABLISHED connections (the kernel does, for idle
+    /// ones with few packets). Off by default: an established connection is never evicted
+    /// to admit new ones unless asked for.
+    pub drop_entry_established: bool,
+    /// NAT options (the quoted checksum of ICMP errors).
+    pub nat: NatOptions,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            conn_capacity: 1 << 20,
+            timeouts: Timeouts::default(),
+            conn_reuse_mode: 1,
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            sloppy_tcp: false,
+            sloppy_sctp: false,
+            pmtu_disc: true,
+            link_mtu: 1500,
+            tunnel_source_v4: None,
+            tunnel_source_v6: None,
+            drop_entry: DefenseMode::Off,
+            drop_packet: DefenseMode::Off,
+            secure_tcp: DefenseMode::Off,
+            defense_threshold: 0.9,
+            am_droprate: 10,
+            drop_entry_established: false,
+            nat: NatOptions::default(),
+        }
+    }
+}
+
+/// What the embedder passes along with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketMeta {
+    /// Firewall mark (0 for none).
+    pub fwmark: u32,
+}
+
+/// Why a packet was dropped.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Malformed or truncated.
+    Malformed(ParseError),
+    /// A rewrite refused the packet.
+    Rewrite(RewriteError),
+    /// A non-first fragment towards a virtual service: fragments are not reassembled or
+    /// tracked.
+    Fragment,
+    /// The connection table is full.
+    TableFull,
+    /// Defence (`drop_packet`) dropped a new connection.
+    Defense,
+    /// The connection's real server was removed (and `expire_nodest_conn` is off).
+    ServerRemoved,
+    /// No real server available, and the packet was an ICMP error (not answered).
+    NoServer,
+    /// Too big for the path and no reply is allowed, or the tunnel leaves too small an
+    /// MTU.
+    TooBig,
+    /// A tunnel needs the director's address of that family, which is not configured.
+    NoTunnelSource,
+}
+
+/// What to do with a packet after [`Director::handle_packet`].
+#[non_exhaustive]
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the (rewritten) packet in the buffer to `next_hop`: the real server (or the
+    /// client, for a NAT reply) by `method`.
+    Forward {
+        /// Where to send it: the L3 next hop (for direct routing, resolve its MAC and
+        /// use [`crate::forward::dr::rewrite_macs`]).
+        next_hop: IpAddr,
+        /// The forwarding method of the connection.
+        method: ForwardMethod,
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Deliver to the local stack (real server `Local`).
+    Local {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Not for a virtual service: let it through untouched.
+    Pass,
+    /// Drop it.
+    Drop(DropReason),
+    /// The buffer now holds an ICMP error to send to `to` instead of the packet.
+    Reply {
+        /// The original sender.
+        to: IpAddr,
+    },
+}
+
+/// Something that happened, drained with [`Director::poll_event`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A connection was scheduled.
+    ConnCreated {
+        /// The connection.
+        conn: ConnId,
+        /// Its service.
+        service: ServiceId,
+        /// Its real server.
+        server: DestId,
+    },
+    /// A connection expired or was removed.
+    ConnExpired {
+        /// The connection (its id may be reused afterwards).
+        conn: ConnId,
+        /// Its service.
+        service: ServiceId,
+        /// Its real server.
+        server: DestId,
+    },
+    /// A real server reached its upper threshold.
+    ServerOverloaded {
+        /// Service.
+        service: ServiceId,
+        /// Server.
+        server: DestId,
+    },
+    /// A real server fell below its lower threshold.
+    ServerRecovered {
+        /// Service.
+        service: ServiceId,
+        /// Server.
+        server: DestId,
+    },
+    /// The connection table refused a connection (reported once per full episode).
+    TableFull,
+    /// Defence switched on or off.
+    DefenseChanged {
+        /// `drop_entry` active.
+        drop_entry: bool,
+        /// `drop_packet` active.
+        drop_packet: bool,
+        /// `secure_tcp` active.
+        secure_tcp: bool,
+    },
+}
+
+/// Errors of configuration calls.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The service exists (EEXIST).
+    ServiceExists,
+    /// No such service (ESRCH).
+    NoService,
+    /// A real-server error.
+    Server(PoolError),
+    /// Port 0 on a service that is not persistent ("Zero port specified for
+    /// non-persistent service").
+    ZeroPortNotPersistent,
+    /// One-packet scheduling on a service that is neither UDP nor a firewall mark.
+    OnePacketNotUdp,
+    /// A real server of the other family without tunnel forwarding.
+    MixedFamily,
+    /// A tunnel to a family whose director address is not configured.
+    NoTunnelSource,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ServiceExists => f.write_str("Service already exists"),
+            Self::NoService => f.write_str("No such service"),
+            Self::Server(e) => write!(f, "{e}"),
+            Self::ZeroPortNotPersistent => {
+                f.write_str("Zero port specified for non-persistent service")
+            }
+            Self::OnePacketNotUdp => {
+                f.write_str("One-Packet Scheduling is only for UDP virtual services")
+            }
+            Self::MixedFamily => {
+                f.write_str("real server of another address family needs tunnel forwarding")
+            }
+            Self::NoTunnelSource => {
+                f.write_str("no director address configured for this tunnel family")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+impl From<PoolError> for ConfigError {
+    fn from(e: PoolError) -> Self {
+        Self::Server(e)
+    }
+}
+
+/// One virtual service.
+#[derive(Debug)]
+pub struct Service {
+    cfg: ServiceConfig,
+    pool: Pool,
+    stats: Stats,
+    dest_stats: Vec<Stats>,
+}
+
+impl Service {
+    /// Configuration.
+    #[must_use]
+    pub fn config(&self) -> &ServiceConfig {
+        &self.cfg
+    }
+
+    /// Real servers and scheduler.
+    #[must_use]
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Service statistics.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Statistics of one real server.
+    #[must_use]
+    pub fn server_stats(&self, id: DestId) -> Option<&Stats> {
+        self.pool
+            .dests()
+            .get(id)
+            .and_then(|_| self.dest_stats.get(id.0 as usize))
+    }
+
+    fn dest_stats_mut(&mut self, id: DestId) -> &mut Stats {
+        let i = id.0 as usize;
+        if self.dest_stats.len() <= i {
+            self.dest_stats.resize_with(i + 1, Stats::default);
+        }
+        &mut self.dest_stats[i]
+    }
+}
+
+/// The engine.
+#[derive(Debug)]
+pub struct Director {
+    cfg: Config,
+    services: Vec<Option<Service>>,
+    by_addr: HashMap<(u8, IpAddr, u16), ServiceId, crate::conn_table::KeyedSip>,
+    by_mark: HashMap<(u32, bool), ServiceId, crate::conn_table::KeyedSip>,
+    ftp_services: usize,
+    port0_services: usize,
+    conns: ConnTable,
+    events: VecDeque<Event>,
+    rng: SmallRng,
+    stats: Stats,
+    next_estimate: Option<Instant>,
+    next_defense: Option<Instant>,
+    drop_entry_on: bool,
+    drop_packet_on: bool,
+    secure_tcp_on: bool,
+    drop_countdown: u32,
+    full_reported: bool,
+    sched_seed: u64,
+    gue_key: [u8; 16],
+    ip_id: u16,
+    scratch: Vec<u8>,
+}
+
+const TEMPLATE_EXPIRE_LATER: Duration = Duration::from_secs(60);
+
+impl Director {
+    /// A director with `config`, all randomness (hash keys, the `twos` scheduler, defence
+    /// sampling) derived from `seed`.
+    #[must_use]
+    pub fn new(config: Config, seed: [u8; 32]) -> Self {
+        let mut rng = SmallRng::from_seed(seed);
+        let mut table_seed = [0u8; 16];
+        rng.fill_bytes(&mut table_seed);
+        let mut gue_key = [0u8; 16];
+        rng.fill_bytes(&mut gue_key);
+        let keys = crate::conn_table::KeyedSip(rng.next_u64(), rng.next_u64());
+        let sched_seed = rng.next_u64();
+        Self {
+            conns: ConnTable::new(config.conn_capacity, table_seed),
+            cfg: config,
+            services: Vec::new(),
+            by_addr: HashMap::with_hasher(keys),
+            by_mark: HashMap::with_hasher(keys),
+            ftp_services: 0,
+            port0_services: 0,
+            events: VecDeque::with_capacity(64),
+            rng,
+            stats: Stats::default(),
+            next_estimate: None,
+            next_defense: None,
+            drop_entry_on: false,
+            drop_packet_on: false,
+            secure_tcp_on: false,
+            drop_countdown: 0,
+            full_reported: false,
+            sched_seed,
+            gue_key,
+            ip_id: 0,
+            scratch: vec![0u8; icmp_reply::ICMPV6_ERROR_MAX],
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Changes the protocol timeouts (`ipvsadm --set tcp tcpfin udp`; zero leaves a value
+    /// unchanged). Existing connections keep their timers until their next packet.
+    pub fn set_timeouts(&mut self, tcp: Duration, tcpfin: Duration, udp: Duration) {
+        self.cfg.timeouts.set(tcp, tcpfin, udp);
+    }
+
+    /// The connection table.
+    #[must_use]
+    pub fn conns(&self) -> &ConnTable {
+        &self.conns
+    }
+
+    /// Totals over all services.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// A service.
+    #[must_use]
+    pub fn service(&self, id: ServiceId) -> Option<&Service> {
+        self.services.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// All services with their ids.
+    pub fn services(&self) -> impl Iterator<Item = (ServiceId, &Service)> {
+        self.services
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (ServiceId(i as u32), s)))
+    }
+
+    /// Finds a service by its key.
+    #[must_use]
+    pub fn find_service(&self, key: &ServiceKey) -> Option<ServiceId> {
+        match *key {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => self.by_addr.get(&(protocol.number(), addr, port)).copied(),
+            ServiceKey::Fwmark { mark, family } => {
+                self.by_mark.get(&(mark, family == Family::V6)).copied()
+            }
+        }
+    }
+
+    fn check_service(cfg: &ServiceConfig) -> Result<(), ConfigError> {
+        if let ServiceKey::Addr { protocol, port, .. } = cfg.key {
+            if port == 0 && cfg.persistence.is_none() {
+                return Err(ConfigError::ZeroPortNotPersistent);
+            }
+            if cfg.one_packet && protocol != Protocol::Udp {
+                return Err(ConfigError::OnePacketNotUdp);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a virtual service (`ipvsadm -A`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a duplicate, an unknown scheduler or an invalid combination.
+    pub fn add_service(&mut self, cfg: ServiceConfig) -> Result<ServiceId, ConfigError> {
+        Self::check_service(&cfg)?;
+        if self.find_service(&cfg.key).is_some() {
+            return Err(ConfigError::ServiceExists);
+        }
+        let sched = crate::scheduler::build(cfg.scheduler, cfg.flags, self.sched_seed);
+        let id = ServiceId(self.services.len() as u32);
+        match cfg.key {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => {
+                self.by_addr.insert((protocol.number(), addr, port), id);
+                if protocol == Protocol::Tcp && port == crate::persistence::FTP_PORT {
+                    self.ftp_services += 1;
+                }
+                if port == 0 {
+                    self.port0_services += 1;
+                }
+            }
+            ServiceKey::Fwmark { mark, family } => {
+                self.by_mark.insert((mark, family == Family::V6), id);
+            }
+        }
+        self.services.push(Some(Service {
+            cfg,
+            pool: Pool::new(sched),
+            stats: Stats::default(),
+            dest_stats: Vec::new(),
+        }));
+        Ok(id)
+    }
+
+    /// Edits a service (`ipvsadm -E`): a changed scheduler name starts a fresh scheduler;
+    /// persistence, flags and one-packet mode are replaced. The key cannot change.
+    ///
+    /// # Errors
+    /// [`ConfigError`] as for [`Director::add_service`].
+    pub fn edit_service(&mut self, id: ServiceId, cfg: ServiceConfig) -> Result<(), ConfigError> {
+        Self::check_service(&cfg)?;
+        let seed = self.sched_seed;
+        let svc = self
+            .services
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(ConfigError::NoService)?;
+        if svc.cfg.key != cfg.key {
+            return Err(ConfigError::NoService);
+        }
+        if svc.cfg.scheduler != cfg.scheduler || svc.cfg.flags != cfg.flags {
+            let sched = crate::scheduler::build(cfg.scheduler, cfg.flags, seed);
+            svc.pool.set_scheduler(sched);
+        }
+        svc.cfg = cfg;
+        Ok(())
+    }
+
+    /// Removes a service (`ipvsadm -D`); its connections are removed with it.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoService`].
+    pub fn remove_service(&mut self, id: ServiceId) -> Result<(), ConfigError> {
+        let svc = self
+            .services
+            .get_mut(id.0 as usize)
+            .and_then(Option::take)
+            .ok_or(ConfigError::NoService)?;
+        match svc.cfg.key {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => {
+                self.by_addr.remove(&(protocol.number(), addr, port));
+                if protocol == Protocol::Tcp && port == crate::persistence::FTP_PORT {
+                    self.ftp_services -= 1;
+                }
+                if port == 0 {
+                    self.port0_services -= 1;
+                }
+            }
+            ServiceKey::Fwmark { mark, family } => {
+                self.by_mark.remove(&(mark, family == Family::V6));
+            }
+        }
+        let doomed: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.svc() == id.0)
+            .map(|(i, _)| i)
+            .collect();
+        for c in doomed {
+            self.conns.remove(c);
+        }
+        Ok(())
+    }
+
+    /// Removes every service (`ipvsadm -C`).
+    pub fn clear(&mut self) {
+        let ids: Vec<ServiceId> = self.services().map(|(i, _)| i).collect();
+        for id in ids {
+            let _ = self.remove_service(id);
+        }
+    }
+
+    fn check_server(&self, svc: &ServiceConfig, cfg: &RealServerConfig) -> Result<(), ConfigError> {
+        let v6 = svc.key.family() == Family::V6;
+        let tunnel = matches!(cfg.forward, ForwardMethod::Tunnel(_));
+        if cfg.addr.is_ipv6() != v6 && !tunnel {
+            return Err(ConfigError::MixedFamily);
+        }
+        if tunnel {
+            let have = match cfg.addr {
+                IpAddr::V4(_) => self.cfg.tunnel_source_v4.is_some(),
+                IpAddr::V6(_) => self.cfg.tunnel_source_v6.is_some(),
+            };
+            if !have {
+                return Err(ConfigError::NoTunnelSource);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a real server to a service (`ipvsadm -a`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an unknown service, a duplicate or invalid server.
+    pub fn add_server(
+        &mut self,
+        id: ServiceId,
+        cfg: RealServerConfig,
+    ) -> Result<DestId, ConfigError> {
+        let svc_cfg = self.service(id).ok_or(ConfigError::NoService)?.cfg;
+        self.check_server(&svc_cfg, &cfg)?;
+        let svc = self.services[id.0 as usize]
+            .as_mut()
+            .ok_or(ConfigError::NoService)?;
+        let d = svc.pool.add(cfg)?;
+        *svc.dest_stats_mut(d) = Stats::default();
+        Ok(d)
+    }
+
+    /// Edits a real server's weight and thresholds (`ipvsadm -e`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an unknown service or server, or values out of range.
+    pub fn edit_server(
+        &mut self,
+        id: ServiceId,
+        d: DestId,
+        weight: u32,
+        u_threshold: u32,
+        l_threshold: u32,
+    ) -> Result<(), ConfigError> {
+        let svc = self
+            .services
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(ConfigError::NoService)?;
+        let was = svc.pool.dests().get(d).map(|s| s.is_overloaded());
+        svc.pool.edit(d, weight, u_threshold, l_threshold)?;
+        if was == Some(true) && !svc.pool.dests().get(d).is_some_and(|s| s.is_overloaded()) {
+            self.events.push_back(Event::ServerRecovered {
+                service: id,
+                server: d,
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes a real server (`ipvsadm -d`). Its connections stay until they expire;
+    /// their packets are dropped, or with `expire_nodest_conn` the connections are
+    /// expired at their next packet.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an unknown service or server.
+    pub fn remove_server(&mut self, id: ServiceId, d: DestId) -> Result<(), ConfigError> {
+        let svc = self
+            .services
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(ConfigError::NoService)?;
+        svc.pool.remove(d)?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- the packet path
+
+    /// Handles one packet: the IP packet in `buf` (headroom in front for tunnels).
+    pub fn handle_packet<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        meta: PacketMeta,
+    ) -> Verdict {
+        self.arm_timers(now);
+        let s = match PacketSummary::parse(buf.packet()) {
+            Ok(s) => s,
+            Err(e) => return Verdict::Drop(DropReason::Malformed(e)),
+        };
+        if s.quoted.is_some() {
+            return self.icmp_error(now, buf, &s);
+        }
+        if !matches!(s.protocol, proto::TCP | proto::UDP | proto::SCTP) {
+            return Verdict::Pass;
+        }
+        let Some(ports) = s.ports else {
+            // A non-first fragment: no ports, so no connection can be found for it.
+            let marked = meta.fwmark != 0
+                && self
+                    .by_mark
+                    .contains_key(&(meta.fwmark, s.family == Family::V6));
+            let ours = marked || self.by_addr_any(&s);
+            return if ours {
+                Verdict::Drop(DropReason::Fragment)
+            } else {
+                Verdict::Pass
+            };
+        };
+        // Replies from real servers (NAT), then client packets.
+        if let Some(id) = self
+            .conns
+            .lookup_out(s.protocol, s.src, ports.src, s.dst, ports.dst)
+        {
+            return self.reply_path(now, buf, &s, id);
+        }
+        let mut hit = self
+            .conns
+            .lookup_in(s.protocol, s.src, ports.src, s.dst, ports.dst);
+        if let Some(id) = hit
+            && self.should_reschedule(&s, id)
+        {
+            self.expire_now(id);
+            hit = None;
+        }
+        let id = match hit {
+            Some(id) => {
+                if self.conn_dest_gone(id) {
+                    if self.cfg.expire_nodest_conn {
+                        self.expire_now(id);
+                        match self.schedule(now, buf, &s, meta) {
+                            Ok(id) => id,
+                            Err(v) => return v,
+                        }
+                    } else {
+                        return Verdict::Drop(DropReason::ServerRemoved);
+                    }
+                } else {
+                    id
+                }
+            }
+            None => match self.schedule(now, buf, &s, meta) {
+                Ok(id) => id,
+                Err(v) => return v,
+            },
+        };
+        self.in_path(now, buf, &s, id)
+    }
+
+    fn by_addr_any(&self, s: &PacketSummary) -> bool {
+        self.services().any(|(_, v)| matches!(v.cfg.key, ServiceKey::Addr { protocol, addr, .. } if protocol.number() == s.protocol && addr == s.dst))
+    }
+
+    /// `ip_vs_service_find`: firewall mark, exact, FTP's data-port rule, port zero.
+    fn find_service_for(
+        &self,
+        s: &PacketSummary,
+        dport: u16,
+        meta: PacketMeta,
+    ) -> Option<ServiceId> {
+        if meta.fwmark != 0
+            && let Some(&id) = self.by_mark.get(&(meta.fwmark, s.family == Family::V6))
+        {
+            return Some(id);
+        }
+        if let Some(&id) = self.by_addr.get(&(s.protocol, s.dst, dport)) {
+            return Some(id);
+        }
+        if s.protocol == proto::TCP
+            && self.ftp_services > 0
+            && (dport == 20 || dport >= 1024)
+            && let Some(&id) = self
+                .by_addr
+                .get(&(proto::TCP, s.dst, crate::persistence::FTP_PORT))
+        {
+            return Some(id);
+        }
+        if self.port0_services > 0 {
+            return self.by_addr.get(&(s.protocol, s.dst, 0)).copied();
+        }
+        None
+    }
+
+    fn conn_dest_gone(&self, id: ConnId) -> bool {
+        let Some(c) = self.conns.get(id) else {
+            return true;
+        };
+        let Some(svc) = self.service(crate::service::ServiceId(c.svc())) else {
+            return true;
+        };
+        svc.pool.dests().get(DestId(c.dest())).is_none()
+    }
+
+    /// `conn_reuse_mode` and `expire_nodest_conn` for a new-connection packet hitting an
+    /// old connection (`ip_vs_in_hook`).
+    fn should_reschedule(&self, s: &PacketSummary, id: ConnId) -> bool {
+        let Some(c) = self.conns.get(id) else {
+            return false;
+        };
+        let new_conn = match s.protocol {
+            proto::TCP => s
+                .tcp_flags
+                .is_some_and(|f| f & tcp::flags::SYN != 0 && f & tcp::flags::ACK == 0),
+            proto::SCTP => false,
+            _ => false,
+        };
+        if !new_conn || c.is_template() {
+            return false;
+        }
+        if self.cfg.expire_nodest_conn {
+            let weight0 = self
+                .service(ServiceId(c.svc()))
+                .and_then(|v| v.pool.dests().get(DestId(c.dest())))
+                .is_some_and(|d| d.weight() == 0);
+            if weight0 {
+                return true;
+            }
+        }
+        if self.cfg.conn_reuse_mode == 0 || self.conns.control(id).is_some() {
+            return false;
+        }
+        let st = c.state();
+        st == TcpState::TimeWait as u8
+            || st == TcpState::Close as u8
+            || (self.cfg.conn_reuse_mode & 2 != 0
+                && st == TcpState::FinWait as u8
+                && c.flags().has(ConnFlags::NOOUTPUT))
+    }
+
+    /// Whether this packet may create a connection (`*_conn_schedule`).
+    fn may_schedule(&self, s: &PacketSummary, buf: &[u8]) -> bool {
+        match s.protocol {
+            proto::TCP => s.tcp_flags.is_some_and(|f| {
+                f & tcp::flags::RST == 0 && (f & tcp::flags::SYN != 0 || self.cfg.sloppy_tcp)
+            }),
+            proto::UDP => true,
+            proto::SCTP => {
+                let first = buf.get(s.l4_offset + 12).copied();
+                first != Some(6) && (first == Some(1) || self.cfg.sloppy_sctp)
+            }
+            _ => false,
+        }
+    }
+
+    fn schedule<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        s: &PacketSummary,
+        meta: PacketMeta,
+    ) -> Result<ConnId, Verdict> {
+        let ports = s.ports.unwrap_or(crate::wire::Ports { src: 0, dst: 0 });
+        let Some(sid) = self.find_service_for(s, ports.dst, meta) else {
+            return Err(Verdict::Pass);
+        };
+        if !self.may_schedule(s, buf.packet()) {
+            return Err(Verdict::Pass);
+        }
+        // ip_vs_schedule: never from the FTP data port; a non-persistent, non-fwmark
+        // service only on its own port.
+        let svc = self.service(sid).ok_or(Verdict::Pass)?;
+        let svc_port = match svc.cfg.key {
+            ServiceKey::Addr { port, .. } => Some(port),
+            ServiceKey::Fwmark { .. } => None,
+        };
+        let persistence = svc.cfg.persistence;
+        let one_packet = svc.cfg.one_packet && s.protocol == proto::UDP;
+        if ports.src == 20 && s.protocol == proto::TCP {
+            return Err(Verdict::Pass);
+        }
+        if persistence.is_none() && svc_port.is_some_and(|p| p != ports.dst) {
+            return Err(Verdict::Pass);
+        }
+        if self.drop_packet_on && self.todrop() {
+            return Err(Verdict::Drop(DropReason::Defense));
+        }
+        let input = SchedInput::from_summary(s, meta.fwmark);
+        let (dest, template) = match persistence {
+            Some(secs) => self.sched_persist(
+                now,
+                sid,
+                s,
+                &input,
+                Duration::from_secs(u64::from(secs)),
+                ports.dst,
+            )?,
+            None => {
+                let svc = self.services[sid.0 as usize]
+                    .as_mut()
+                    .ok_or(Verdict::Pass)?;
+                match svc.pool.schedule(&input, now) {
+                    Some(d) => (d, None),
+                    None => return Err(self.leave(buf, s, sid)),
+                }
+            }
+        };
+        self.new_conn(now, sid, dest, s, template, one_packet)
+    }
+
+    /// `ip_vs_sched_persist`: find or make the template, then the connection.
+    fn sched_persist(
+        &mut self,
+        now: Instant,
+        sid: ServiceId,
+        s: &PacketSummary,
+        input: &SchedInput,
+        timeout: Duration,
+        dport: u16,
+    ) -> Result<(DestId, Option<ConnId>), Verdict> {
+        let svc = self.service(sid).ok_or(Verdict::Pass)?;
+        let ident = match svc.cfg.key {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => ServiceIdentity::Addr {
+                protocol: protocol.number(),
+                vaddr: addr,
+                vport: port,
+            },
+            ServiceKey::Fwmark { mark, .. } => ServiceIdentity::Fwmark(mark),
+        };
+        let mask = match (svc.cfg.netmask, s.family) {
+            (m @ Netmask::V4(_), Family::V4) | (m @ Netmask::V6(_), Family::V6) => m,
+            (_, f) => Netmask::full(f),
+        };
+        let key = template_key(ident, mask, s.src, s.dst, dport);
+        if let Some(t) = self
+            .conns
+            .lookup_template(key.protocol, key.cnet, key.vaddr, key.vport)
+        {
+            if self.template_valid(t) {
+                let c = self.conns.get(t).ok_or(Verdict::Pass)?;
+                return Ok((DestId(c.dest()), Some(t)));
+            }
+            // ip_vs_check_template: an invalid template is made unmatchable and left to expire.
+            self.expire_now(t);
+        }
+        let svc = self.services[sid.0 as usize]
+            .as_mut()
+            .ok_or(Verdict::Pass)?;
+        let Some(d) = svc.pool.schedule(input, now) else {
+            return Err(Verdict::Drop(DropReason::NoServer));
+        };
+        let dest = svc.pool.dests().get(d).ok_or(Verdict::Pass)?;
+        let (daddr, dest_port) = (dest.addr(), dest.port());
+        let t = NewConn {
+            protocol: key.protocol,
+            caddr: key.cnet,
+            cport: 0,
+            vaddr: key.vaddr,
+            vport: key.vport,
+            daddr,
+            dport: if key.keep_dport { dest_port } else { 0 },
+            flags: ConnFlags(ConnFlags::TEMPLATE),
+            svc: sid.0,
+            dest: d.0,
+            control: None,
+            state: 0,
+        };
+        let Ok(t) = self.conns.insert(t, now, timeout) else {
+            return Err(self.table_full());
+        };
+        let _ = self.services[sid.0 as usize]
+            .as_mut()
+            .map(|v| v.pool.bind(d, ConnCount::Persistent));
+        Ok((d, Some(t)))
+    }
+
+    fn template_valid(&self, t: ConnId) -> bool {
+        let Some(c) = self.conns.get(t) else {
+            return false;
+        };
+        let Some(svc) = self.service(ServiceId(c.svc())) else {
+            return false;
+        };
+        match svc.pool.dests().get(DestId(c.dest())) {
+            None => false,
+            Some(d) => !(self.cfg.expire_quiescent_template && d.weight() == 0),
+        }
+    }
+
+    fn new_conn(
+        &mut self,
+        now: Instant,
+        sid: ServiceId,
+        d: DestId,
+        s: &PacketSummary,
+        template: Option<ConnId>,
+        one_packet: bool,
+    ) -> Result<ConnId, Verdict> {
+        let svc = self.services[sid.0 as usize]
+            .as_ref()
+            .ok_or(Verdict::Pass)?;
+        let dest = svc.pool.dests().get(d).ok_or(Verdict::Pass)?;
+        let ports = s.ports.unwrap_or(crate::wire::Ports { src: 0, dst: 0 });
+        let svc_port = match svc.cfg.key {
+            ServiceKey::Addr { port, .. } => port,
+            ServiceKey::Fwmark { .. } => 0,
+        };
+        // dport: the packet's, replaced by the server's when the packet went to the
+        // service port and the server has one (port-zero services keep the client's).
+        let dport = if (ports.dst == svc_port || svc_port == 0 && svc.cfg.persistence.is_none())
+            && dest.port() != 0
+        {
+            dest.port()
+        } else {
+            ports.dst
+        };
+        let dport = if svc_port == 0
+            && dest.port() != 0
+            && matches!(svc.cfg.key, ServiceKey::Fwmark { .. })
+        {
+            dest.port()
+        } else {
+            dport
+        };
+        let fwd = match dest.forward() {
+            ForwardMethod::Nat => ConnFlags::MASQ,
+            ForwardMethod::Tunnel(_) => ConnFlags::TUNNEL | ConnFlags::NOOUTPUT,
+            ForwardMethod::DirectRoute => ConnFlags::DROUTE | ConnFlags::NOOUTPUT,
+            ForwardMethod::Local => ConnFlags::LOCALNODE | ConnFlags::NOOUTPUT,
+        };
+        let mut flags = fwd | ConnFlags::INACTIVE;
+        if one_packet {
+            flags |= ConnFlags::ONE_PACKET;
+        }
+        let n = NewConn {
+            protocol: s.protocol,
+            caddr: s.src,
+            cport: ports.src,
+            vaddr: s.dst,
+            vport: ports.dst,
+            daddr: dest.addr(),
+            dport,
+            flags: ConnFlags(flags),
+            svc: sid.0,
+            dest: d.0,
+            control: template,
+            state: 0,
+        };
+        let Ok(id) = self.conns.insert(n, now, self.cfg.timeouts.new_conn) else {
+            return Err(self.table_full());
+        };
+        self.full_reported = false;
+        self.bind(sid, d, ConnCount::Inactive);
+        if let Some(v) = self.services[sid.0 as usize].as_mut() {
+            v.stats.count_conn();
+            v.dest_stats_mut(d).count_conn();
+        }
+        self.stats.count_conn();
+        self.events.push_back(Event::ConnCreated {
+            conn: id,
+            service: sid,
+            server: d,
+        });
+        Ok(id)
+    }
+
+    fn table_full(&mut self) -> Verdict {
+        if !self.full_reported {
+            self.full_reported = true;
+            self.events.push_back(Event::TableFull);
+        }
+        Verdict::Drop(DropReason::TableFull)
+    }
+
+    fn bind(&mut self, sid: ServiceId, d: DestId, kind: ConnCount) {
+        let Some(svc) = self
+            .services
+            .get_mut(sid.0 as usize)
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        let was = svc.pool.dests().get(d).is_some_and(|x| x.is_overloaded());
+        if svc.pool.bind(d, kind).is_ok()
+            && !was
+            && svc.pool.dests().get(d).is_some_and(|x| x.is_overloaded())
+        {
+            self.events.push_back(Event::ServerOverloaded {
+                service: sid,
+                server: d,
+            });
+        }
+    }
+
+    fn unbind(&mut self, sid: ServiceId, d: DestId, kind: ConnCount) {
+        let Some(svc) = self
+            .services
+            .get_mut(sid.0 as usize)
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        let was = svc.pool.dests().get(d).is_some_and(|x| x.is_overloaded());
+        if svc.pool.unbind(d, kind).is_ok()
+            && was
+            && !svc.pool.dests().get(d).is_some_and(|x| x.is_overloaded())
+        {
+            self.events.push_back(Event::ServerRecovered {
+                service: sid,
+                server: d,
+            });
+        }
+    }
+
+    /// `ip_vs_leave`: no real server available.
+    fn leave<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        s: &PacketSummary,
+        sid: ServiceId,
+    ) -> Verdict {
+        let ftp = self.service(sid).is_some_and(|v| {
+            matches!(
+                v.cfg.key,
+                ServiceKey::Addr {
+                    port: 21,
+                    protocol: Protocol::Tcp,
+                    ..
+                }
+            )
+        });
+        if ftp && s.ports.is_some_and(|p| p.dst != 21) {
+            return Verdict::Pass;
+        }
+        self.reply(buf, s, IcmpError::PortUnreachable)
+            .unwrap_or(Verdict::Drop(DropReason::NoServer))
+    }
+
+    /// Replaces the packet in `buf` with an ICMP error about it.
+    fn reply<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        s: &PacketSummary,
+        kind: IcmpError,
+    ) -> Option<Verdict> {
+        let n = icmp_reply::build(buf.packet(), kind, self.next_ip_id(), &mut self.scratch).ok()?;
+        let start = buf.packet().len().min(n);
+        // Room: the reply may be longer than the original (28 or 48 bytes of headers on a
+        // short packet); take it from the headroom.
+        let extra = n - start;
+        if buf.prepend(extra).is_err() {
+            return None;
+        }
+        buf.truncate(n);
+        if buf.len() < n {
+            return None;
+        }
+        buf.packet_mut()[..n].copy_from_slice(&self.scratch[..n]);
+        Some(Verdict::Reply { to: s.src })
+    }
+
+    fn next_ip_id(&mut self) -> u16 {
+        self.ip_id = self.ip_id.wrapping_add(1);
+        self.ip_id
+    }
+
+    /// One in every `rate` new connections is dropped while `drop_packet` is on.
+    fn todrop(&mut self) -> bool {
+        let rate = self.drop_rate();
+        if rate == 0 {
+            return false;
+        }
+        if self.drop_countdown == 0 {
+            self.drop_countdown = rate;
+        }
+        self.drop_countdown -= 1;
+        self.drop_countdown == 0
+    }
+
+    fn drop_rate(&self) -> u32 {
+        match self.cfg.drop_packet {
+            DefenseMode::Always => self.cfg.am_droprate,
+            DefenseMode::Auto => {
+                let cap = self.conns.capacity() as f64;
+                let thresh = (1.0 - self.cfg.defense_threshold) * cap;
+                let free = cap - self.conns.len() as f64;
+                if free >= thresh || thresh <= 0.0 {
+                    0
+                } else {
+                    (thresh / (thresh - free).max(1.0)).ceil() as u32
+                }
+            }
+            DefenseMode::Off => 0,
+        }
+    }
+
+    /// Counts, updates state and transmits a client packet of connection `id`.
+    fn in_path<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        s: &PacketSummary,
+        id: ConnId,
+    ) -> Verdict {
+        let Some(c) = self.conns.get(id) else {
+            return Verdict::Drop(DropReason::ServerRemoved);
+        };
+        let (sid, d) = (ServiceId(c.svc()), DestId(c.dest()));
+        let flags = c.flags();
+        let len = s.l3_len;
+        if let Some(v) = self.services[sid.0 as usize].as_mut() {
+            v.stats.count_in(len);
+            v.dest_stats_mut(d).count_in(len);
+        }
+        self.stats.count_in(len);
+        self.conns.update(id, |u| u.count_in());
+        let dir = if flags.has(ConnFlags::NOOUTPUT) {
+            Direction::InputOnly
+        } else {
+            Direction::Input
+        };
+        self.transition(now, id, s, buf.packet(), dir);
+        let v = self.transmit(buf, s, id);
+        if flags.has(ConnFlags::ONE_PACKET) {
+            self.remove_conn(id);
+        }
+        v
+    }
+
+    fn reply_path<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        s: &PacketSummary,
+        id: ConnId,
+    ) -> Verdict {
+        let Some(c) = self.conns.get(id) else {
+            return Verdict::Pass;
+        };
+        if c.flags().0 & ConnFlags::FWD_MASK != ConnFlags::MASQ {
+            return Verdict::Pass;
+        }
+        let (sid, d, vport) = (ServiceId(c.svc()), DestId(c.dest()), c.vport());
+        let vaddr = self.conns.vaddr(c);
+        let len = s.l3_len;
+        if let Some(v) = self.services[sid.0 as usize].as_mut() {
+            v.stats.count_out(len);
+            v.dest_stats_mut(d).count_out(len);
+        }
+        self.stats.count_out(len);
+        self.transition(now, id, s, buf.packet(), Direction::Output);
+        let pkt = buf.packet_mut();
+        if let Err(e) = ttl::decrement(pkt) {
+            return self.ttl_error(buf, s, e);
+        }
+        if let Err(e) = nat::rewrite(buf.packet_mut(), s, Side::Src, vaddr, vport, self.cfg.nat) {
+            return Verdict::Drop(DropReason::Rewrite(e));
+        }
+        Verdict::Forward {
+            next_hop: s.dst,
+            method: ForwardMethod::Nat,
+            conn: id,
+        }
+    }
+
+    fn ttl_error<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        s: &PacketSummary,
+        e: RewriteError,
+    ) -> Verdict {
+        if e == RewriteError::TtlExpired
+            && let Some(v) = self.reply(buf, s, IcmpError::TimeExceeded)
+        {
+            return v;
+        }
+        Verdict::Drop(DropReason::Rewrite(e))
+    }
+
+    /// Protocol state transition and timer restart (`ip_vs_set_state` + `ip_vs_conn_put`).
+    fn transition(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        s: &PacketSummary,
+        pkt: &[u8],
+        dir: Direction,
+    ) {
+        let Some(c) = self.conns.get(id) else { return };
+        let (sid, d, old, flags) = (ServiceId(c.svc()), DestId(c.dest()), c.state(), c.flags());
+        let secure = self.secure_tcp_on;
+        let timeouts = &self.cfg.timeouts;
+        let (new, timeout, active_change, assure) = match s.protocol {
+            proto::TCP => {
+                let cur = TcpState::ALL
+                    .get(usize::from(old))
+                    .copied()
+                    .unwrap_or(TcpState::None);
+                let f = s.tcp_flags.unwrap_or(0);
+                let next = cur.next(dir, f, secure);
+                let change = (next != cur).then(|| next.is_active());
+                (
+                    next as u8,
+                    timeouts.tcp(next),
+                    change,
+                    next == TcpState::Established && next != cur,
+                )
+            }
+            proto::SCTP => {
+                let cur = SctpState::ALL
+                    .get(usize::from(old))
+                    .copied()
+                    .unwrap_or(SctpState::None);
+                let chunks = pkt
+                    .get(s.l4_offset + 12..s.l3_offset + s.l3_len)
+                    .unwrap_or(&[]);
+                let next = cur.next(dir, chunks);
+                let change = (next != cur).then(|| next.is_active());
+                (
+                    next as u8,
+                    timeouts.sctp(next),
+                    change,
+                    next == SctpState::Established && next != cur,
+                )
+            }
+            _ => (0, timeouts.udp, None, dir == Direction::Output),
+        };
+        let inactive = flags.has(ConnFlags::INACTIVE);
+        self.conns.update(id, |u| {
+            u.set_state(new);
+            if dir == Direction::Output {
+                u.clear_flags(ConnFlags::NOOUTPUT);
+            }
+        });
+        match active_change {
+            Some(true) if inactive => {
+                self.conns
+                    .update(id, |u| u.clear_flags(ConnFlags::INACTIVE));
+                if let Some(v) = self.services[sid.0 as usize].as_mut() {
+                    let _ = v.pool.transfer(d, ConnCount::Inactive, ConnCount::Active);
+                }
+            }
+            Some(false) if !inactive => {
+                self.conns.update(id, |u| u.set_flags(ConnFlags::INACTIVE));
+                if let Some(v) = self.services[sid.0 as usize].as_mut() {
+                    let _ = v.pool.transfer(d, ConnCount::Active, ConnCount::Inactive);
+                }
+            }
+            _ => {}
+        }
+        if assure && let Some(t) = self.conns.control(id) {
+            self.conns.update(t, |u| u.set_flags(ConnFlags::ASSURED));
+        }
+        self.conns.touch(id, now, timeout);
+    }
+
+    /// Forwards a client packet of connection `id` by its method, in the kernel's order:
+    /// route and path-MTU check on the packet as it arrived (so a "fragmentation needed"
+    /// quotes what the client sent), TTL decrement, then the rewrite.
+    fn transmit<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        s: &PacketSummary,
+        id: ConnId,
+    ) -> Verdict {
+        let Some(c) = self.conns.get(id) else {
+            return Verdict::Drop(DropReason::ServerRemoved);
+        };
+        let (sid, d) = (ServiceId(c.svc()), DestId(c.dest()));
+        let daddr = self.conns.daddr(c);
+        let dport = c.dport();
+        let Some(method) = self
+            .service(sid)
+            .and_then(|v| v.pool.dests().get(d))
+            .map(|x| x.forward())
+        else {
+            return Verdict::Drop(DropReason::ServerRemoved);
+        };
+        if method == ForwardMethod::Local {
+            return Verdict::Local { conn: id };
+        }
+        let tunnel = match method {
+            ForwardMethod::Tunnel(kind) => {
+                let src = match daddr {
+                    IpAddr::V4(_) => self.cfg.tunnel_source_v4.map(IpAddr::V4),
+                    IpAddr::V6(_) => self.cfg.tunnel_source_v6.map(IpAddr::V6),
+                };
+                let Some(src) = src else {
+                    return Verdict::Drop(DropReason::NoTunnelSource);
+                };
+                let mut t = Tunnel::new(kind, src, daddr);
+                t.copy_df = self.cfg.pmtu_disc;
+                t.flow_hash_key = self.gue_key;
+                Some(t)
+            }
+            _ => None,
+        };
+        if let Some(v) = self.mtu_check(buf, s, tunnel.as_ref()) {
+            return v;
+        }
+        if let Err(e) = ttl::decrement(buf.packet_mut()) {
+            return self.ttl_error(buf, s, e);
+        }
+        match (method, tunnel) {
+            (ForwardMethod::Nat, _) => {
+                if let Err(e) =
+                    nat::rewrite(buf.packet_mut(), s, Side::Dst, daddr, dport, self.cfg.nat)
+                {
+                    return Verdict::Drop(DropReason::Rewrite(e));
+                }
+            }
+            (_, Some(t)) => {
+                let ident = self.next_ip_id();
+                if let Err(e) = tunnel::encapsulate(buf, &t, ident) {
+                    return Verdict::Drop(DropReason::Rewrite(e));
+                }
+            }
+            _ => {}
+        }
+        Verdict::Forward {
+            next_hop: daddr,
+            method,
+            conn: id,
+        }
+    }
+
+    /// The path-MTU rules; `Some` when the packet must not go out as it is.
+    fn mtu_check<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        buf: &mut PacketBuf<B>,
+        s: &PacketSummary,
+        t: Option<&Tunnel>,
+    ) -> Option<Verdict> {
+        match pmtu::check(s, self.cfg.link_mtu, t) {
+            MtuCheck::Fits | MtuCheck::Fragment => None,
+            MtuCheck::TooBig { mtu } => Some(
+                self.reply(buf, s, IcmpError::TooBig { mtu })
+                    .unwrap_or(Verdict::Drop(DropReason::TooBig)),
+            ),
+            _ => Some(Verdict::Drop(DropReason::TooBig)),
+        }
+    }
+
+    /// ICMP errors about a connection, from either side (`ip_vs_in_icmp`, `ip_vs_out_icmp`).
+    fn icmp_error<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        s: &PacketSummary,
+    ) -> Verdict {
+        let Some(q) = s.quoted else {
+            return Verdict::Pass;
+        };
+        let Some(qp) = q.ports else {
+            return Verdict::Pass;
+        };
+        // From the real-server side: it quotes the client's request client -> RS.
+        if let Some(id) = self
+            .conns
+            .lookup_out(q.protocol, q.dst, qp.dst, q.src, qp.src)
+        {
+            let Some(c) = self.conns.get(id) else {
+                return Verdict::Pass;
+            };
+            if c.flags().0 & ConnFlags::FWD_MASK != ConnFlags::MASQ {
+                return Verdict::Pass;
+            }
+            let (vaddr, vport) = (self.conns.vaddr(c), c.vport());
+            let _ = now;
+            return match nat::rewrite(buf.packet_mut(), s, Side::Src, vaddr, vport, self.cfg.nat) {
+                Ok(()) => Verdict::Forward {
+                    next_hop: s.dst,
+                    method: ForwardMethod::Nat,
+                    conn: id,
+                },
+                Err(e) => Verdict::Drop(DropReason::Rewrite(e)),
+            };
+        }
+        // From the client side: it quotes our reply VIP -> client.
+        if let Some(id) = self
+            .conns
+            .lookup_in(q.protocol, q.dst, qp.dst, q.src, qp.src)
+        {
+            let Some(c) = self.conns.get(id) else {
+                return Verdict::Pass;
+            };
+            let (d, dport) = (self.conns.daddr(c), c.dport());
+            let nat_conn = c.flags().0 & ConnFlags::FWD_MASK == ConnFlags::MASQ;
+            if nat_conn {
+                return match nat::rewrite(buf.packet_mut(), s, Side::Dst, d, dport, self.cfg.nat) {
+                    Ok(()) => Verdict::Forward {
+                        next_hop: d,
+                        method: ForwardMethod::Nat,
+                        conn: id,
+                    },
+                    Err(e) => Verdict::Drop(DropReason::Rewrite(e)),
+                };
+            }
+            return self.transmit(buf, s, id);
+        }
+        Verdict::Pass
+    }
+
+    fn expire_now(&mut self, id: ConnId) {
+        if self.conns.get(id).is_some_and(|c| c.n_control() == 0) {
+            self.remove_conn(id);
+        }
+    }
+
+    fn remove_conn(&mut self, id: ConnId) {
+        let Some(c) = self.conns.remove(id) else {
+            return;
+        };
+        let (sid, d) = (ServiceId(c.svc()), DestId(c.dest()));
+        let kind = if c.is_template() {
+            ConnCount::Persistent
+        } else if c.flags().has(ConnFlags::INACTIVE) {
+            ConnCount::Inactive
+        } else {
+            ConnCount::Active
+        };
+        self.unbind(sid, d, kind);
+        if !c.is_template() {
+            self.events.push_back(Event::ConnExpired {
+                conn: id,
+                service: sid,
+                server: d,
+            });
+        }
+    }
+
+    // ---------------------------------------------------------------- time
+
+    fn arm_timers(&mut self, now: Instant) {
+        if self.next_estimate.is_none() {
+            self.next_estimate = Some(now + ESTIMATOR_PERIOD);
+        }
+        if self.next_defense.is_none() && self.defense_configured() {
+            self.next_defense = Some(now + Duration::from_secs(1));
+        }
+    }
+
+    fn defense_configured(&self) -> bool {
+        [
+            self.cfg.drop_entry,
+            self.cfg.drop_packet,
+            self.cfg.secure_tcp,
+        ]
+        .iter()
+        .any(|m| *m != DefenseMode::Off)
+    }
+
+    /// When [`Director::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.conns.next_timeout(),
+            self.next_estimate,
+            self.next_defense,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Expires connections, runs the rate estimators (every 2 s) and the defence update
+    /// (every 1 s) that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.arm_timers(now);
+        let mut expired: Vec<(ConnId, bool)> = Vec::new();
+        self.conns.expire(now, |t, id| {
+            let Some(c) = t.get(id) else { return true };
+            if c.n_control() > 0 {
+                // ip_vs_conn_expire: still controls connections, "expire later".
+                t.touch(id, now, TEMPLATE_EXPIRE_LATER);
+                return false;
+            }
+            expired.push((id, c.is_template()));
+            false
+        });
+        for (id, _) in expired {
+            self.remove_conn(id);
+        }
+        // Catch up run by run, as the kernel's timers would have fired; after a long gap
+        // (a capture's pause) the averages have decayed to nothing, so skip ahead.
+        const MAX_CATCH_UP: u32 = 64;
+        let mut runs = 0;
+        while let Some(t) = self.next_estimate.filter(|t| *t <= now) {
+            if runs == MAX_CATCH_UP {
+                self.next_estimate = Some(now + ESTIMATOR_PERIOD);
+                break;
+            }
+            self.stats.estimate();
+            for v in self.services.iter_mut().flatten() {
+                v.stats.estimate();
+                for st in &mut v.dest_stats {
+                    st.estimate();
+                }
+            }
+            self.next_estimate = Some(t + ESTIMATOR_PERIOD);
+            runs += 1;
+        }
+        if let Some(t) = self.next_defense.filter(|t| *t <= now) {
+            // The defence level depends only on the current fill: one update is the same
+            // as many.
+            self.update_defense();
+            let next = t + Duration::from_secs(1);
+            self.next_defense = Some(if next <= now {
+                now + Duration::from_secs(1)
+            } else {
+                next
+            });
+        }
+    }
+
+    /// `update_defense_level`, with the table's fill instead of free memory.
+    fn update_defense(&mut self) {
+        let full =
+            self.conns.len() as f64 >= self.cfg.defense_threshold * self.conns.capacity() as f64;
+        let on = |m: DefenseMode| match m {
+            DefenseMode::Off => false,
+            DefenseMode::Auto => full,
+            DefenseMode::Always => true,
+        };
+        let (e, p, s) = (
+            on(self.cfg.drop_entry),
+            on(self.cfg.drop_packet),
+            on(self.cfg.secure_tcp),
+        );
+        if (e, p, s) != (self.drop_entry_on, self.drop_packet_on, self.secure_tcp_on) {
+            self.drop_entry_on = e;
+            self.drop_packet_on = p;
+            self.secure_tcp_on = s;
+            self.events.push_back(Event::DefenseChanged {
+                drop_entry: e,
+                drop_packet: p,
+                secure_tcp: s,
+            });
+        }
+        if e {
+            self.random_drop_entry();
+        }
+    }
+
+    /// `ip_vs_random_dropentry`: sample 1/32 of the table and drop half-open connections
+    /// (and, only if allowed, idle established ones with few packets) and unassured
+    /// templates.
+    fn random_drop_entry(&mut self) {
+        let n = (self.conns.capacity() / 32).max(1);
+        let cap = self.conns.capacity() as u32;
+        let mut victims = Vec::new();
+        for _ in 0..n {
+            let id = ConnId(self.rng.random_range(0..cap.max(1)));
+            let Some(c) = self.conns.get(id) else {
+                continue;
+            };
+            if c.n_control() > 0 {
+                continue;
+            }
+            let drop = if c.is_template() {
+                !c.flags().has(ConnFlags::ASSURED)
+            } else if c.protocol() == proto::TCP {
+                let st = c.state();
+                st == TcpState::SynRecv as u8
+                    || st == TcpState::SynAck as u8
+                    || (self.cfg.drop_entry_established
+                        && st == TcpState::Established as u8
+                        && c.in_pkts() <= 8)
+            } else if c.protocol() == proto::SCTP {
+                let st = c.state();
+                st == SctpState::Init1 as u8 || st == SctpState::Init as u8
+            } else {
+                false
+            };
+            if drop {
+                victims.push(id);
+            }
+        }
+        for id in victims {
+            self.remove_conn(id);
+        }
+    }
+
+    /// The next event, if any. Call after every `handle_*` until it returns `None`.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
