@@ -23,6 +23,7 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --features serde -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
 echo "== unit, property, capture and doc tests"
 cargo test --all-targets --features serde

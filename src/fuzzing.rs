@@ -268,12 +268,12 @@ pub const TUNNEL_PARAMS_LEN: usize = 55;
 /// ([`TUNNEL_PARAMS_LEN`]), the outer IPv4 identification (2), and the headroom (1).
 pub const ENCAP_PARAMS_LEN: usize = TUNNEL_PARAMS_LEN + 3;
 
-/// Bytes before the packet in a [`pmtu`] input: the link MTU (4), a byte whose bit 0
+/// Bytes before the packet in a [`pmtu()`] input: the link MTU (4), a byte whose bit 0
 /// says a tunnel follows, the IPv4 identification of the reply (2), and the tunnel
 /// block ([`TUNNEL_PARAMS_LEN`], ignored when there is no tunnel).
 pub const PMTU_PARAMS_LEN: usize = 7 + TUNNEL_PARAMS_LEN;
 
-/// Bytes before the frame in a [`dr`] input: the destination and source MAC.
+/// Bytes before the frame in a [`dr()`] input: the destination and source MAC.
 pub const DR_PARAMS_LEN: usize = 12;
 
 /// The GUE ports [`decap`] accepts.
@@ -382,7 +382,7 @@ fn encap_params(data: &[u8]) -> Option<(Tunnel, u16, usize, &[u8])> {
     Some((t, ip_id, usize::from(p[TUNNEL_PARAMS_LEN + 2]), pkt))
 }
 
-/// A [`pmtu`] input: check `pkt` against `link_mtu` through `tunnel`, and build the reply
+/// A [`pmtu()`] input: check `pkt` against `link_mtu` through `tunnel`, and build the reply
 /// with IPv4 identification `ident`.
 #[must_use]
 pub fn pmtu_input(link_mtu: u32, tunnel: Option<&Tunnel>, ident: u16, pkt: &[u8]) -> Vec<u8> {
@@ -401,7 +401,7 @@ fn pmtu_params(data: &[u8]) -> Option<(u32, Option<Tunnel>, u16, &[u8])> {
     Some((mtu, t, u16::from_be_bytes([p[5], p[6]]), pkt))
 }
 
-/// A [`dr`] input: set `dst` and `src` as the MACs of `frame`.
+/// A [`dr()`] input: set `dst` and `src` as the MACs of `frame`.
 #[must_use]
 pub fn dr_input(dst: MacAddr, src: MacAddr, frame: &[u8]) -> Vec<u8> {
     let mut v = dst.0.to_vec();

@@ -44,6 +44,7 @@ pub mod ipvsadm;
 pub mod persistence;
 pub mod scheduler;
 pub mod service;
+pub mod siphash;
 pub mod stats;
 pub mod time;
 pub mod wire;

@@ -5,7 +5,7 @@
 use super::conn::{Conn, ConnFlags, NIL, pack_addr, unpack_addr};
 use super::index::Index;
 use crate::time::Instant;
-use core::hash::{BuildHasher, Hasher};
+use core::hash::BuildHasher;
 use core::net::IpAddr;
 use core::time::Duration;
 use siphasher::sip::SipHasher13;
@@ -246,9 +246,7 @@ impl ConnTable {
         b[0] = protocol;
         b[1..17].copy_from_slice(caddr);
         b[17..19].copy_from_slice(&cport.to_be_bytes());
-        let mut h = self.keys.build_hasher();
-        h.write(&b);
-        h.finish()
+        crate::siphash::siphash13(&b, self.keys.0, self.keys.1)
     }
 
     /// Finds the connection of a client's packet `caddr:cport -> vaddr:vport`

@@ -216,51 +216,7 @@ fn hash_tuple<const A: usize, const N: usize>(
     ] = *key;
     let k0 = u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]);
     let k1 = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
-    sip13(k0, k1, &b[..len]) as u32
-}
-
-/// SipHash-1-3 of a short byte string, straight-line: the same function as
-/// `siphasher::sip::SipHasher13` (a test checks every length up to 64), without the
-/// streaming state a `Hasher` keeps, which is most of its cost on a 13-byte input.
-#[inline]
-fn sip13(k0: u64, k1: u64, m: &[u8]) -> u64 {
-    #[inline(always)]
-    fn round(v: &mut [u64; 4]) {
-        v[0] = v[0].wrapping_add(v[1]);
-        v[1] = v[1].rotate_left(13) ^ v[0];
-        v[0] = v[0].rotate_left(32);
-        v[2] = v[2].wrapping_add(v[3]);
-        v[3] = v[3].rotate_left(16) ^ v[2];
-        v[0] = v[0].wrapping_add(v[3]);
-        v[3] = v[3].rotate_left(21) ^ v[0];
-        v[2] = v[2].wrapping_add(v[1]);
-        v[1] = v[1].rotate_left(17) ^ v[2];
-        v[2] = v[2].rotate_left(32);
-    }
-    let mut v = [
-        k0 ^ 0x736f_6d65_7073_6575,
-        k1 ^ 0x646f_7261_6e64_6f6d,
-        k0 ^ 0x6c79_6765_6e65_7261,
-        k1 ^ 0x7465_6462_7974_6573,
-    ];
-    let (words, tail) = m.as_chunks::<8>();
-    for w in words {
-        let x = u64::from_le_bytes(*w);
-        v[3] ^= x;
-        round(&mut v);
-        v[0] ^= x;
-    }
-    let mut last = [0u8; 8];
-    last[..tail.len()].copy_from_slice(tail);
-    let b = u64::from_le_bytes(last) | ((m.len() as u64) << 56);
-    v[3] ^= b;
-    round(&mut v);
-    v[0] ^= b;
-    v[2] ^= 0xff;
-    round(&mut v);
-    round(&mut v);
-    round(&mut v);
-    v[0] ^ v[1] ^ v[2] ^ v[3]
+    crate::siphash::siphash13(&b[..len], k0, k1) as u32
 }
 
 /// [`flow_hash`] of a packet described by a full summary.

@@ -18,9 +18,10 @@
 //! to the same server. The build allocates the table, a bitset and three `u32` arrays
 //! per server once, nothing per slot.
 
-use super::hash::{Slot, siphash13};
+use super::hash::Slot;
 use super::{DestId, DestList, PoolError, SchedInput, Scheduler};
 use crate::scheduler::dest::MAX_WEIGHT;
+use crate::siphash::siphash13;
 use crate::time::Instant;
 use crate::wire::proto;
 use core::net::IpAddr;
