@@ -70,6 +70,9 @@ pub struct Conn {
     pub(crate) old_state: u8,
     /// Packets from the client, saturating (the kernel's `in_pkts` for drop_entry).
     pub(crate) in_pkts: u8,
+    /// The flow hash tunnels derive their GUE source port from, computed once per
+    /// connection (0: not computed yet).
+    pub(crate) flow_hash: u32,
 }
 
 /// "No connection" in links.
@@ -162,6 +165,12 @@ impl Conn {
     #[must_use]
     pub const fn n_control(&self) -> u32 {
         self.n_control
+    }
+
+    /// The cached tunnel flow hash (0 until set).
+    #[must_use]
+    pub const fn flow_hash(&self) -> u32 {
+        self.flow_hash
     }
 
     /// Whether this is a persistence template.

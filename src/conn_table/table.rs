@@ -397,6 +397,7 @@ impl ConnTable {
             state: n.state,
             old_state: n.state,
             in_pkts: 0,
+            flow_hash: 0,
         };
         let id = if self.free != NIL {
             let id = self.free;
@@ -759,6 +760,11 @@ impl ConnUpdate<'_> {
     pub fn clear_flags(&mut self, bits: u16) {
         self.c.flags.0 &=
             !(bits & !(ConnFlags::TEMPLATE | ConnFlags::NO_CPORT | ConnFlags::CLIENT_V6));
+    }
+
+    /// Caches the tunnel flow hash.
+    pub fn set_flow_hash(&mut self, h: u32) {
+        self.c.flow_hash = h;
     }
 
     /// Counts a packet from the client.
