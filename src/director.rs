@@ -1437,13 +1437,19 @@ impl Director {
                 return Verdict::Pass;
             }
             let (vaddr, vport) = (self.conns.vaddr(c), c.vport());
+            let (sid, d) = (ServiceId(c.svc()), DestId(c.dest()));
             let _ = now;
             return match nat::rewrite(buf.packet_mut(), s, Side::Src, vaddr, vport, self.cfg.nat) {
-                Ok(()) => Verdict::Forward {
-                    next_hop: s.dst,
-                    method: ForwardMethod::Nat,
-                    conn: id,
-                },
+                Ok(()) => {
+                    // handle_response_icmp: ip_vs_out_stats after the rewrite, the whole
+                    // ICMP packet.
+                    self.count_icmp(sid, d, s.l3_len, false);
+                    Verdict::Forward {
+                        next_hop: s.dst,
+                        method: ForwardMethod::Nat,
+                        conn: id,
+                    }
+                }
                 Err(e) => Verdict::Drop(DropReason::Rewrite(e)),
             };
         }
@@ -1457,6 +1463,8 @@ impl Director {
             };
             let (d, dport) = (self.conns.daddr(c), c.dport());
             let nat_conn = c.flags().0 & ConnFlags::FWD_MASK == ConnFlags::MASQ;
+            // ip_vs_in_icmp: ip_vs_in_stats before transmitting, whatever the method.
+            self.count_icmp(ServiceId(c.svc()), DestId(c.dest()), s.l3_len, true);
             if nat_conn {
                 return match nat::rewrite(buf.packet_mut(), s, Side::Dst, d, dport, self.cfg.nat) {
                     Ok(()) => Verdict::Forward {
@@ -1470,6 +1478,27 @@ impl Director {
             return self.transmit(buf, s, id);
         }
         Verdict::Pass
+    }
+
+    /// Counts an ICMP error relayed for a connection of `sid`/`d` (`len`: the whole
+    /// ICMP packet), towards the real server (`inbound`) or the client.
+    fn count_icmp(&mut self, sid: ServiceId, d: DestId, len: usize, inbound: bool) {
+        let count = |st: &mut Stats| {
+            if inbound {
+                st.count_in(len);
+            } else {
+                st.count_out(len);
+            }
+        };
+        if let Some(v) = self
+            .services
+            .get_mut(sid.0 as usize)
+            .and_then(Option::as_mut)
+        {
+            count(&mut v.stats);
+            count(v.dest_stats_mut(d));
+        }
+        count(&mut self.stats);
     }
 
     fn expire_now(&mut self, id: ConnId) {
@@ -2028,5 +2057,93 @@ mod rules_tests {
             (1, 1, 1)
         );
         assert_eq!(s.rates.inbps, 5);
+    }
+
+    /// An IPv4 packet with checksums filled in (TCP/UDP pseudo-header, ICMP).
+    fn ipv4(protocol: u8, src: [u8; 4], dst: [u8; 4], l4: &[u8]) -> Vec<u8> {
+        let len = 20 + l4.len();
+        let mut p = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, protocol, 0, 0];
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        let c = crate::checksum::checksum(&p);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut l4 = l4.to_vec();
+        let at = match protocol {
+            proto::UDP => 6,
+            proto::TCP => 16,
+            _ => 2,
+        };
+        l4[at..at + 2].copy_from_slice(&[0, 0]);
+        let acc = if protocol == 1 {
+            0
+        } else {
+            crate::checksum::pseudo_v4(src.into(), dst.into(), protocol, l4.len() as u16)
+        };
+        let c = crate::checksum::finish(crate::checksum::add(acc, &l4));
+        l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        p.extend_from_slice(&l4);
+        p
+    }
+
+    fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+        let mut l4 = Vec::new();
+        l4.extend_from_slice(&sport.to_be_bytes());
+        l4.extend_from_slice(&dport.to_be_bytes());
+        l4.extend_from_slice(&13u16.to_be_bytes());
+        l4.extend_from_slice(&[0, 0]);
+        l4.extend_from_slice(b"query");
+        ipv4(proto::UDP, src, dst, &l4)
+    }
+
+    /// ICMP port unreachable from `src` to `dst` quoting `quoted`.
+    fn port_unreachable(src: [u8; 4], dst: [u8; 4], quoted: &[u8]) -> Vec<u8> {
+        let mut l4 = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        l4.extend_from_slice(quoted);
+        ipv4(1, src, dst, &l4)
+    }
+
+    /// ICMP errors relayed for a connection count in its statistics, as the kernel's
+    /// `handle_response_icmp` (`ip_vs_out_stats`, NAT) and `ip_vs_in_icmp`
+    /// (`ip_vs_in_stats`) do: the whole ICMP packet. Linux 6.12 lists 61 out-bytes for a
+    /// 33-byte UDP query answered with port unreachable (golden/ipvsadm/basic.*).
+    #[test]
+    fn relayed_icmp_errors_are_counted() {
+        let rules = "-A -u 10.0.0.100:53 -s rr\n-a -u 10.0.0.100:53 -r 10.1.0.2:53 -m\n";
+        let mut d = Director::from_rules(Config::default(), [1; 32], rules).unwrap();
+        let t0 = Instant::from_secs(100);
+        let (client, vip, rs) = ([10, 0, 0, 2], [10, 0, 0, 100], [10, 1, 0, 2]);
+        let mut b = PacketBuf::with_headroom(64, &udp(client, 40000, vip, 53));
+        let v = d.handle_packet(t0, &mut b, PacketMeta::default());
+        assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+        // The real server's answer quotes what it received (10.0.0.2:40000 -> RS:53).
+        let icmp = port_unreachable(rs, client, b.packet());
+        assert_eq!(icmp.len(), 61);
+        let mut b = PacketBuf::with_headroom(64, &icmp);
+        let v = d.handle_packet(t0, &mut b, PacketMeta::default());
+        assert!(
+            matches!(v, Verdict::Forward { next_hop, .. } if next_hop == IpAddr::from(client)),
+            "{v:?}"
+        );
+        // The client's error about a reply quotes VIP:53 -> 10.0.0.2:40000.
+        let icmp_in = port_unreachable(client, vip, &udp(vip, 53, client, 40000));
+        let mut b = PacketBuf::with_headroom(64, &icmp_in);
+        let v = d.handle_packet(t0, &mut b, PacketMeta::default());
+        assert!(
+            matches!(v, Verdict::Forward { next_hop, .. } if next_hop == IpAddr::from(rs)),
+            "{v:?}"
+        );
+        d.handle_timeout(t0 + ESTIMATOR_PERIOD);
+        let snap = d.snapshot(t0 + ESTIMATOR_PERIOD);
+        let want = crate::stats::Counters {
+            conns: 1,
+            inpkts: 2,
+            outpkts: 1,
+            inbytes: 33 + icmp_in.len() as u64,
+            outbytes: 61,
+        };
+        assert_eq!(snap.services[0].stats, want);
+        assert_eq!(snap.services[0].dests[0].stats, want);
+        assert_eq!(d.stats().reported_counters(), want);
     }
 }
