@@ -247,6 +247,9 @@ pub enum ConfigError {
     MixedFamily,
     /// A tunnel to a family whose director address is not configured.
     NoTunnelSource,
+    /// `ipvsadm -e` with another forwarding method: the engine edits weight and
+    /// thresholds only.
+    ForwardChange,
 }
 
 impl fmt::Display for ConfigError {
@@ -266,6 +269,9 @@ impl fmt::Display for ConfigError {
             }
             Self::NoTunnelSource => {
                 f.write_str("no director address configured for this tunnel family")
+            }
+            Self::ForwardChange => {
+                f.write_str("changing a real server's forwarding method is not supported")
             }
         }
     }
@@ -1445,13 +1451,19 @@ impl Director {
                 return Verdict::Pass;
             }
             let (vaddr, vport) = (self.conns.vaddr(c), c.vport());
+            let (sid, d) = (ServiceId(c.svc()), DestId(c.dest()));
             let _ = now;
             return match nat::rewrite(buf.packet_mut(), s, Side::Src, vaddr, vport, self.cfg.nat) {
-                Ok(()) => Verdict::Forward {
-                    next_hop: s.dst,
-                    method: ForwardMethod::Nat,
-                    conn: id,
-                },
+                Ok(()) => {
+                    // handle_response_icmp: ip_vs_out_stats after the rewrite, the whole
+                    // ICMP packet.
+                    self.count_icmp(sid, d, s.l3_len, false);
+                    Verdict::Forward {
+                        next_hop: s.dst,
+                        method: ForwardMethod::Nat,
+                        conn: id,
+                    }
+                }
                 Err(e) => Verdict::Drop(DropReason::Rewrite(e)),
             };
         }
@@ -1465,6 +1477,8 @@ impl Director {
             };
             let (d, dport) = (self.conns.daddr(c), c.dport());
             let nat_conn = c.flags().0 & ConnFlags::FWD_MASK == ConnFlags::MASQ;
+            // ip_vs_in_icmp: ip_vs_in_stats before transmitting, whatever the method.
+            self.count_icmp(ServiceId(c.svc()), DestId(c.dest()), s.l3_len, true);
             if nat_conn {
                 return match nat::rewrite(buf.packet_mut(), s, Side::Dst, d, dport, self.cfg.nat) {
                     Ok(()) => Verdict::Forward {
@@ -1478,6 +1492,27 @@ impl Director {
             return self.transmit(buf, s, id);
         }
         Verdict::Pass
+    }
+
+    /// Counts an ICMP error relayed for a connection of `sid`/`d` (`len`: the whole
+    /// ICMP packet), towards the real server (`inbound`) or the client.
+    fn count_icmp(&mut self, sid: ServiceId, d: DestId, len: usize, inbound: bool) {
+        let count = |st: &mut Stats| {
+            if inbound {
+                st.count_in(len);
+            } else {
+                st.count_out(len);
+            }
+        };
+        if let Some(v) = self
+            .services
+            .get_mut(sid.0 as usize)
+            .and_then(Option::as_mut)
+        {
+            count(&mut v.stats);
+            count(v.dest_stats_mut(d));
+        }
+        count(&mut self.stats);
     }
 
     fn expire_now(&mut self, id: ConnId) {
@@ -1664,5 +1699,465 @@ impl Director {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+}
+
+// ---------------------------------------------------------------- rules and listings
+
+/// Why [`Director::from_rules`] refused a rule file: the line, and the parser's or the
+/// engine's reason.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesError {
+    /// The line does not parse (or ipvsadm itself would refuse it).
+    Rule(crate::ipvsadm::RuleError),
+    /// The line parses but the engine refuses the command.
+    Config {
+        /// 1-based line number.
+        line: usize,
+        /// The command, in ipvsadm syntax.
+        command: String,
+        /// Why.
+        error: ConfigError,
+    },
+}
+
+impl fmt::Display for RulesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rule(e) => fmt::Display::fmt(e, f),
+            Self::Config {
+                line,
+                command,
+                error,
+            } => write!(f, "line {line}: {error}: {command:?}"),
+        }
+    }
+}
+
+impl core::error::Error for RulesError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Rule(e) => Some(e),
+            Self::Config { error, .. } => Some(error),
+        }
+    }
+}
+
+impl From<crate::ipvsadm::RuleError> for RulesError {
+    fn from(e: crate::ipvsadm::RuleError) -> Self {
+        Self::Rule(e)
+    }
+}
+
+/// `ip_vs_conn_tab_size` of a default kernel (`CONFIG_IP_VS_TAB_BITS=12`), the `size=`
+/// that `ipvsadm -L` prints. The engine's table is sized by
+/// [`Config::conn_capacity`] instead, which the listings do not show.
+pub const LISTED_CONN_TAB_SIZE: u32 = 4096;
+
+impl Director {
+    /// Applies one command of the ipvsadm rule language: services are found by their
+    /// key, real servers by address and port. `-e` changes weight and thresholds; a
+    /// different forwarding method is refused ([`ConfigError::ForwardChange`]).
+    ///
+    /// # Errors
+    /// [`ConfigError`] as the corresponding call ([`Director::add_service`],
+    /// [`Director::add_server`], ...) reports it; the state is then unchanged.
+    pub fn apply(&mut self, cmd: &crate::ipvsadm::Command) -> Result<(), ConfigError> {
+        use crate::ipvsadm::Command;
+        let find = |d: &Self, key: &ServiceKey| d.find_service(key).ok_or(ConfigError::NoService);
+        let dest = |d: &Self, id: ServiceId, addr: IpAddr, port: u16| {
+            d.service(id)
+                .and_then(|s| s.pool.dests().find(addr, port))
+                .map(crate::scheduler::RealServer::id)
+                .ok_or(ConfigError::Server(PoolError::NotFound))
+        };
+        match cmd {
+            Command::AddService(c) => self.add_service(*c).map(|_| ()),
+            Command::EditService(c) => {
+                let id = find(self, &c.key)?;
+                self.edit_service(id, *c)
+            }
+            Command::DeleteService(k) => {
+                let id = find(self, k)?;
+                self.remove_service(id)
+            }
+            Command::Clear => {
+                self.clear();
+                Ok(())
+            }
+            Command::AddServer(r) => {
+                let id = find(self, &r.service)?;
+                self.add_server(id, r.server).map(|_| ())
+            }
+            Command::EditServer(r) => {
+                let id = find(self, &r.service)?;
+                let d = dest(self, id, r.server.addr, r.server.port)?;
+                let cur = self
+                    .service(id)
+                    .and_then(|s| s.pool.dests().get(d))
+                    .map(|x| x.forward());
+                if cur != Some(r.server.forward) {
+                    return Err(ConfigError::ForwardChange);
+                }
+                let s = &r.server;
+                self.edit_server(id, d, s.weight, s.u_threshold, s.l_threshold)
+            }
+            Command::DeleteServer {
+                service,
+                addr,
+                port,
+            } => {
+                let id = find(self, service)?;
+                let d = dest(self, id, *addr, *port)?;
+                self.remove_server(id, d)
+            }
+            Command::SetTimeouts { tcp, tcpfin, udp } => {
+                let s = |v: &u32| Duration::from_secs(u64::from(*v));
+                self.set_timeouts(s(tcp), s(tcpfin), s(udp));
+                Ok(())
+            }
+        }
+    }
+
+    /// A director built from an ipvsadm rule file (`ipvsadm -R` input), the commands
+    /// applied in order with [`Director::apply`].
+    ///
+    /// # Errors
+    /// The first refused line: [`RulesError::Rule`] from the parser, or
+    /// [`RulesError::Config`] with the engine's reason.
+    pub fn from_rules(config: Config, seed: [u8; 32], rules: &str) -> Result<Self, RulesError> {
+        let mut d = Self::new(config, seed);
+        for (line, cmd) in crate::ipvsadm::parse_rules(rules)? {
+            d.apply(&cmd).map_err(|error| RulesError::Config {
+                line,
+                command: cmd.to_string(),
+                error,
+            })?;
+        }
+        Ok(d)
+    }
+
+    /// What `ipvsadm -L` would show at `now`: services in the order they were added
+    /// (the kernel enumerates a hash table keyed by a per-namespace pointer), their real
+    /// servers in the kernel's list order (newest first), counters as of the last
+    /// estimator run ([`Stats::reported_counters`]) and rates, connection counts,
+    /// timeouts, and every connection and persistence template as
+    /// `/proc/net/ip_vs_conn` shows it, in table slot order, with the time left at
+    /// `now`.
+    #[must_use]
+    pub fn snapshot(&self, now: Instant) -> crate::ipvsadm::Snapshot {
+        use crate::ipvsadm::{ConnState, ConnView, DestView, ServiceView};
+        use core::net::SocketAddr;
+        let services = self
+            .services()
+            .map(|(_, s)| ServiceView {
+                config: s.cfg,
+                stats: s.stats.reported_counters(),
+                rates: s.stats.rates(),
+                dests: s
+                    .pool
+                    .dests()
+                    .iter()
+                    .map(|d| {
+                        let st = s.server_stats(d.id());
+                        DestView {
+                            config: *d.config(),
+                            active: d.active(),
+                            inactive: d.inactive(),
+                            persistent: d.persistent(),
+                            stats: st.map(Stats::reported_counters).unwrap_or_default(),
+                            rates: st.map(Stats::rates).unwrap_or_default(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let t = &self.conns;
+        let conns = t
+            .iter()
+            .map(|(_, c)| {
+                let st = usize::from(c.state());
+                let state = if c.is_template() {
+                    ConnState::Template {
+                        assured: c.flags().has(ConnFlags::ASSURED),
+                    }
+                } else {
+                    match c.protocol() {
+                        proto::TCP => TcpState::ALL
+                            .get(st)
+                            .map_or(ConnState::Raw("ERR!"), |s| ConnState::Tcp(*s)),
+                        proto::SCTP => SctpState::ALL
+                            .get(st)
+                            .map_or(ConnState::Raw("ERR!"), |s| ConnState::Sctp(*s)),
+                        proto::UDP => ConnState::Udp,
+                        _ => ConnState::Raw("ERR!"),
+                    }
+                };
+                ConnView {
+                    protocol: c.protocol(),
+                    state,
+                    expires_in: t.expires(c).saturating_duration_since(now),
+                    client: SocketAddr::new(t.client(c), c.cport()),
+                    virtual_: SocketAddr::new(t.vaddr(c), c.vport()),
+                    dest: SocketAddr::new(t.daddr(c), c.dport()),
+                    pe: None,
+                }
+            })
+            .collect();
+        crate::ipvsadm::Snapshot {
+            conn_tab_size: LISTED_CONN_TAB_SIZE,
+            services,
+            timeouts: self.cfg.timeouts.clone(),
+            conns,
+        }
+    }
+}
+
+#[cfg(test)]
+mod rules_tests {
+    use super::*;
+    use crate::ipvsadm::{ConnState, list};
+
+    const RULES: &str = "-A -t 10.0.0.100:80 -s rr\n\
+        -a -t 10.0.0.100:80 -r 10.1.0.2:80 -m\n\
+        -a -t 10.0.0.100:80 -r 10.1.0.3:80 -m -w 2\n\
+        -A -t 10.0.0.100:8000 -s rr -p 60\n\
+        -a -t 10.0.0.100:8000 -r 10.1.0.2:8000 -m\n";
+
+    fn syn(dport: u16) -> Vec<u8> {
+        // 10.0.0.2:40000 -> 10.0.0.100:dport, SYN, no options.
+        let mut p = vec![
+            0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 2, 10, 0, 0, 100,
+        ];
+        p.extend_from_slice(&40000u16.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x72, 0x10, 0, 0, 0, 0]);
+        let ip = crate::checksum::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&ip.to_be_bytes());
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 100));
+        let acc = crate::checksum::pseudo_v4(src, dst, 6, 20);
+        let l4 = crate::checksum::finish(crate::checksum::add(acc, &p[20..]));
+        p[36..38].copy_from_slice(&l4.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn from_rules_and_apply() {
+        let mut d = Director::from_rules(Config::default(), [1; 32], RULES).unwrap();
+        let snap = d.snapshot(Instant::ZERO);
+        assert_eq!(snap.services.len(), 2);
+        // Newest server first, as in the kernel's list.
+        let ports: Vec<_> = snap.services[0]
+            .dests
+            .iter()
+            .map(|x| x.config.addr)
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                "10.1.0.3".parse::<IpAddr>().unwrap(),
+                "10.1.0.2".parse().unwrap()
+            ]
+        );
+        let cmds = crate::ipvsadm::parse_rules(
+            "-e -t 10.0.0.100:80 -r 10.1.0.3:80 -m -w 5 -x 9 -y 3\n\
+             -d -t 10.0.0.100:80 -r 10.1.0.2:80\n--set 100 20 30\n-D -t 10.0.0.100:8000\n",
+        )
+        .unwrap();
+        for (_, c) in &cmds {
+            d.apply(c).unwrap();
+        }
+        let snap = d.snapshot(Instant::ZERO);
+        assert_eq!(snap.services.len(), 1);
+        let r = snap.services[0].dests[0].config;
+        assert_eq!(
+            (
+                snap.services[0].dests.len(),
+                r.weight,
+                r.u_threshold,
+                r.l_threshold
+            ),
+            (1, 5, 9, 3)
+        );
+        assert_eq!(
+            list::list_timeout(&snap.timeouts),
+            "Timeout (tcp tcpfin udp): 100 20 30\n"
+        );
+        // Errors: missing server, forwarding change, and the line of a refused rule file.
+        let e = crate::ipvsadm::parse_rules("-e -t 10.0.0.100:80 -r 10.1.0.3:80 -g\n").unwrap();
+        assert_eq!(d.apply(&e[0].1), Err(ConfigError::ForwardChange));
+        let e = crate::ipvsadm::parse_rules("-d -t 10.0.0.100:80 -r 10.1.0.9:80\n").unwrap();
+        assert_eq!(
+            d.apply(&e[0].1),
+            Err(ConfigError::Server(PoolError::NotFound))
+        );
+        d.apply(&crate::ipvsadm::Command::Clear).unwrap();
+        assert_eq!(d.services().count(), 0);
+        let err = Director::from_rules(Config::default(), [1; 32], &format!("{RULES}{RULES}"))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RulesError::Config {
+                    line: 6,
+                    error: ConfigError::ServiceExists,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("line 6: Service already exists"),
+            "{err}"
+        );
+        let err = Director::from_rules(Config::default(), [1; 32], "-A -t 10.0.0.100:80 -s nope\n")
+            .unwrap_err();
+        assert!(
+            matches!(err, RulesError::Rule(ref r) if r.line == 1),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn snapshot_shows_conns_templates_and_reported_counters() {
+        let mut d = Director::from_rules(Config::default(), [1; 32], RULES).unwrap();
+        let t0 = Instant::from_secs(100);
+        for port in [80, 8000] {
+            let mut b = PacketBuf::with_headroom(64, &syn(port));
+            assert!(matches!(
+                d.handle_packet(t0, &mut b, PacketMeta::default()),
+                Verdict::Forward { .. }
+            ));
+        }
+        let at = t0 + Duration::from_millis(1500);
+        let snap = d.snapshot(at);
+        // Before the first estimator run the kernel reports zero counters.
+        assert_eq!(snap.services[0].stats.conns, 0);
+        let mut states: Vec<_> = snap
+            .conns
+            .iter()
+            .map(|c| {
+                (
+                    c.protocol,
+                    c.state,
+                    c.expires_in.as_secs(),
+                    c.client.port(),
+                    c.dest.port(),
+                )
+            })
+            .collect();
+        states.sort_by_key(|x| (x.2, x.4, x.3));
+        assert_eq!(
+            states,
+            [
+                (6, ConnState::Tcp(TcpState::SynRecv), 58, 40000, 80),
+                (6, ConnState::Template { assured: false }, 58, 0, 8000),
+                (6, ConnState::Tcp(TcpState::SynRecv), 58, 40000, 8000),
+            ]
+        );
+        let later = t0 + ESTIMATOR_PERIOD;
+        d.handle_timeout(later);
+        let snap = d.snapshot(later);
+        let s = &snap.services[1];
+        assert_eq!((s.stats.conns, s.stats.inpkts, s.stats.inbytes), (1, 1, 40));
+        assert_eq!(
+            (
+                s.dests[0].persistent,
+                s.dests[0].active,
+                s.dests[0].stats.conns
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(s.rates.inbps, 5);
+    }
+
+    /// An IPv4 packet with checksums filled in (TCP/UDP pseudo-header, ICMP).
+    fn ipv4(protocol: u8, src: [u8; 4], dst: [u8; 4], l4: &[u8]) -> Vec<u8> {
+        let len = 20 + l4.len();
+        let mut p = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, protocol, 0, 0];
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        let c = crate::checksum::checksum(&p);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut l4 = l4.to_vec();
+        let at = match protocol {
+            proto::UDP => 6,
+            proto::TCP => 16,
+            _ => 2,
+        };
+        l4[at..at + 2].copy_from_slice(&[0, 0]);
+        let acc = if protocol == 1 {
+            0
+        } else {
+            crate::checksum::pseudo_v4(src.into(), dst.into(), protocol, l4.len() as u16)
+        };
+        let c = crate::checksum::finish(crate::checksum::add(acc, &l4));
+        l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        p.extend_from_slice(&l4);
+        p
+    }
+
+    fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+        let mut l4 = Vec::new();
+        l4.extend_from_slice(&sport.to_be_bytes());
+        l4.extend_from_slice(&dport.to_be_bytes());
+        l4.extend_from_slice(&13u16.to_be_bytes());
+        l4.extend_from_slice(&[0, 0]);
+        l4.extend_from_slice(b"query");
+        ipv4(proto::UDP, src, dst, &l4)
+    }
+
+    /// ICMP port unreachable from `src` to `dst` quoting `quoted`.
+    fn port_unreachable(src: [u8; 4], dst: [u8; 4], quoted: &[u8]) -> Vec<u8> {
+        let mut l4 = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        l4.extend_from_slice(quoted);
+        ipv4(1, src, dst, &l4)
+    }
+
+    /// ICMP errors relayed for a connection count in its statistics, as the kernel's
+    /// `handle_response_icmp` (`ip_vs_out_stats`, NAT) and `ip_vs_in_icmp`
+    /// (`ip_vs_in_stats`) do: the whole ICMP packet. Linux 6.12 lists 61 out-bytes for a
+    /// 33-byte UDP query answered with port unreachable (golden/ipvsadm/basic.*).
+    #[test]
+    fn relayed_icmp_errors_are_counted() {
+        let rules = "-A -u 10.0.0.100:53 -s rr\n-a -u 10.0.0.100:53 -r 10.1.0.2:53 -m\n";
+        let mut d = Director::from_rules(Config::default(), [1; 32], rules).unwrap();
+        let t0 = Instant::from_secs(100);
+        let (client, vip, rs) = ([10, 0, 0, 2], [10, 0, 0, 100], [10, 1, 0, 2]);
+        let mut b = PacketBuf::with_headroom(64, &udp(client, 40000, vip, 53));
+        let v = d.handle_packet(t0, &mut b, PacketMeta::default());
+        assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+        // The real server's answer quotes what it received (10.0.0.2:40000 -> RS:53).
+        let icmp = port_unreachable(rs, client, b.packet());
+        assert_eq!(icmp.len(), 61);
+        let mut b = PacketBuf::with_headroom(64, &icmp);
+        let v = d.handle_packet(t0, &mut b, PacketMeta::default());
+        assert!(
+            matches!(v, Verdict::Forward { next_hop, .. } if next_hop == IpAddr::from(client)),
+            "{v:?}"
+        );
+        // The client's error about a reply quotes VIP:53 -> 10.0.0.2:40000.
+        let icmp_in = port_unreachable(client, vip, &udp(vip, 53, client, 40000));
+        let mut b = PacketBuf::with_headroom(64, &icmp_in);
+        let v = d.handle_packet(t0, &mut b, PacketMeta::default());
+        assert!(
+            matches!(v, Verdict::Forward { next_hop, .. } if next_hop == IpAddr::from(rs)),
+            "{v:?}"
+        );
+        d.handle_timeout(t0 + ESTIMATOR_PERIOD);
+        let snap = d.snapshot(t0 + ESTIMATOR_PERIOD);
+        let want = crate::stats::Counters {
+            conns: 1,
+            inpkts: 2,
+            outpkts: 1,
+            inbytes: 33 + icmp_in.len() as u64,
+            outbytes: 61,
+        };
+        assert_eq!(snap.services[0].stats, want);
+        assert_eq!(snap.services[0].dests[0].stats, want);
+        assert_eq!(d.stats().reported_counters(), want);
     }
 }
