@@ -9,27 +9,12 @@
 //!
 //! Verified against the source: `atomic_read(&dest->weight) > hw` with `hw = 0`.
 
-use super::tournament::{Rank, Tournament};
-use super::{DestId, DestList, RealServer, SchedInput, Scheduler};
-use crate::time::Instant;
-
-/// The `fo` scheduler.
-#[derive(Debug, Clone, Default)]
-pub struct Fo {
-    tree: Tournament<Heaviest>,
-}
-
-impl Fo {
-    /// A fresh scheduler (the pool tells it about its servers).
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+use super::tournament::{Rank, RankedScheduler, TreeScheduler};
+use super::{DestId, DestList, RealServer};
 
 /// Rank: the weight, higher is better.
 #[derive(Debug, Clone, Copy)]
-struct Heaviest(u32);
+pub struct Heaviest(u32);
 
 impl Rank for Heaviest {
     fn key(d: &RealServer) -> Option<Self> {
@@ -54,33 +39,14 @@ pub fn linear_scan(dests: &DestList) -> Option<DestId> {
     best
 }
 
-impl Scheduler for Fo {
-    fn name(&self) -> &'static str {
-        "fo"
-    }
+/// The `fo` scheduler.
+pub type Fo = TreeScheduler<Heaviest>;
 
-    fn schedule(&mut self, dests: &DestList, _input: &SchedInput, _now: Instant) -> Option<DestId> {
-        if self.tree.refresh(dests) {
-            self.tree.best()
-        } else {
-            linear_scan(dests)
-        }
-    }
+impl RankedScheduler for Heaviest {
+    const NAME: &'static str = "fo";
 
-    fn dest_added(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn dest_updated(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
-    }
-
-    fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn load_changed(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
+    fn linear_scan(dests: &DestList) -> Option<DestId> {
+        linear_scan(dests)
     }
 }
 

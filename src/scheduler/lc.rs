@@ -15,27 +15,12 @@
 //! connections; here the overhead is exact in 64 bits (counts that large are outside
 //! what a connection table holds).
 
-use super::tournament::{Rank, Tournament};
-use super::{DestId, DestList, RealServer, SchedInput, Scheduler};
-use crate::time::Instant;
-
-/// The `lc` scheduler, O(1) pick over a tournament tree.
-#[derive(Debug, Clone, Default)]
-pub struct Lc {
-    tree: Tournament<Overhead>,
-}
-
-impl Lc {
-    /// A fresh scheduler (the pool tells it about its servers).
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+use super::tournament::{Rank, RankedScheduler, TreeScheduler};
+use super::{DestId, DestList, RealServer};
 
 /// Rank: the connection overhead, smaller is better.
 #[derive(Debug, Clone, Copy)]
-struct Overhead(u64);
+pub struct Overhead(u64);
 
 impl Rank for Overhead {
     fn key(d: &RealServer) -> Option<Self> {
@@ -64,40 +49,22 @@ pub fn linear_scan(dests: &DestList) -> Option<DestId> {
     least.map(RealServer::id)
 }
 
-impl Scheduler for Lc {
-    fn name(&self) -> &'static str {
-        "lc"
-    }
+/// The `lc` scheduler, O(1) pick over a tournament tree.
+pub type Lc = TreeScheduler<Overhead>;
 
-    fn schedule(&mut self, dests: &DestList, _input: &SchedInput, _now: Instant) -> Option<DestId> {
-        if self.tree.refresh(dests) {
-            self.tree.best()
-        } else {
-            // Not told about the servers (used without a Pool): stay exact.
-            linear_scan(dests)
-        }
-    }
+impl RankedScheduler for Overhead {
+    const NAME: &'static str = "lc";
 
-    fn dest_added(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn dest_updated(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
-    }
-
-    fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn load_changed(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
+    fn linear_scan(dests: &DestList) -> Option<DestId> {
+        linear_scan(dests)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::Scheduler;
+    use crate::time::Instant;
     use crate::scheduler::ConnCount;
     use crate::scheduler::test_support::{add, load, picks, picks_binding, pool, pool_thr};
 

@@ -15,23 +15,8 @@
 //! Verified against the source: `ip_vs_nq_dest_overhead` is `activeconns + 1` in an
 //! `int`; exact in 64 bits here.
 
-use super::tournament::{Rank, Tournament, ratio_less};
-use super::{DestId, DestList, RealServer, SchedInput, Scheduler};
-use crate::time::Instant;
-
-/// The `nq` scheduler, O(1) pick over a tournament tree.
-#[derive(Debug, Clone, Default)]
-pub struct Nq {
-    tree: Tournament<Queue>,
-}
-
-impl Nq {
-    /// A fresh scheduler (the pool tells it about its servers).
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+use super::tournament::{Rank, RankedScheduler, TreeScheduler, ratio_less};
+use super::{DestId, DestList, RealServer};
 
 /// `ip_vs_nq_dest_overhead`.
 fn expected(d: &RealServer) -> u64 {
@@ -40,7 +25,7 @@ fn expected(d: &RealServer) -> u64 {
 
 /// Rank: idle before busy; busy by (active + 1) over weight.
 #[derive(Debug, Clone, Copy)]
-struct Queue {
+pub struct Queue {
     busy: bool,
     overhead: u64,
     weight: u32,
@@ -87,33 +72,14 @@ pub fn linear_scan(dests: &DestList) -> Option<DestId> {
     least.map(RealServer::id)
 }
 
-impl Scheduler for Nq {
-    fn name(&self) -> &'static str {
-        "nq"
-    }
+/// The `nq` scheduler, O(1) pick over a tournament tree.
+pub type Nq = TreeScheduler<Queue>;
 
-    fn schedule(&mut self, dests: &DestList, _input: &SchedInput, _now: Instant) -> Option<DestId> {
-        if self.tree.refresh(dests) {
-            self.tree.best()
-        } else {
-            linear_scan(dests)
-        }
-    }
+impl RankedScheduler for Queue {
+    const NAME: &'static str = "nq";
 
-    fn dest_added(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn dest_updated(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
-    }
-
-    fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn load_changed(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
+    fn linear_scan(dests: &DestList) -> Option<DestId> {
+        linear_scan(dests)
     }
 }
 

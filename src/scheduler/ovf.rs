@@ -13,23 +13,8 @@
 //! Verified against the source: `(flags & OVERLOAD) || activeconns > w || w == 0`, then
 //! `!h || w > hw`.
 
-use super::tournament::{Rank, Tournament};
-use super::{DestId, DestList, RealServer, SchedInput, Scheduler};
-use crate::time::Instant;
-
-/// The `ovf` scheduler.
-#[derive(Debug, Clone, Default)]
-pub struct Ovf {
-    tree: Tournament<Room>,
-}
-
-impl Ovf {
-    /// A fresh scheduler (the pool tells it about its servers).
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+use super::tournament::{Rank, RankedScheduler, TreeScheduler};
+use super::{DestId, DestList, RealServer};
 
 /// Whether the kernel's loop considers `d`.
 fn has_room(d: &RealServer) -> bool {
@@ -38,7 +23,7 @@ fn has_room(d: &RealServer) -> bool {
 
 /// Rank: the weight, higher is better, among servers with room.
 #[derive(Debug, Clone, Copy)]
-struct Room(u32);
+pub struct Room(u32);
 
 impl Rank for Room {
     fn key(d: &RealServer) -> Option<Self> {
@@ -64,33 +49,14 @@ pub fn linear_scan(dests: &DestList) -> Option<DestId> {
     h.map(RealServer::id)
 }
 
-impl Scheduler for Ovf {
-    fn name(&self) -> &'static str {
-        "ovf"
-    }
+/// The `ovf` scheduler.
+pub type Ovf = TreeScheduler<Room>;
 
-    fn schedule(&mut self, dests: &DestList, _input: &SchedInput, _now: Instant) -> Option<DestId> {
-        if self.tree.refresh(dests) {
-            self.tree.best()
-        } else {
-            linear_scan(dests)
-        }
-    }
+impl RankedScheduler for Room {
+    const NAME: &'static str = "ovf";
 
-    fn dest_added(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn dest_updated(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
-    }
-
-    fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn load_changed(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
+    fn linear_scan(dests: &DestList) -> Option<DestId> {
+        linear_scan(dests)
     }
 }
 

@@ -13,23 +13,8 @@
 //! Verified against the source: `ip_vs_sed_dest_overhead` is `activeconns + 1` in an
 //! `int`; it is exact in 64 bits here.
 
-use super::tournament::{Rank, Tournament, ratio_less};
-use super::{DestId, DestList, RealServer, SchedInput, Scheduler};
-use crate::time::Instant;
-
-/// The `sed` scheduler, O(1) pick over a tournament tree.
-#[derive(Debug, Clone, Default)]
-pub struct Sed {
-    tree: Tournament<Delay>,
-}
-
-impl Sed {
-    /// A fresh scheduler (the pool tells it about its servers).
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+use super::tournament::{Rank, RankedScheduler, TreeScheduler, ratio_less};
+use super::{DestId, DestList, RealServer};
 
 /// `ip_vs_sed_dest_overhead`.
 fn expected(d: &RealServer) -> u64 {
@@ -38,7 +23,7 @@ fn expected(d: &RealServer) -> u64 {
 
 /// Rank: (active + 1) over weight, smaller is better.
 #[derive(Debug, Clone, Copy)]
-struct Delay {
+pub struct Delay {
     overhead: u64,
     weight: u32,
 }
@@ -74,33 +59,14 @@ pub fn linear_scan(dests: &DestList) -> Option<DestId> {
     Some(least.id())
 }
 
-impl Scheduler for Sed {
-    fn name(&self) -> &'static str {
-        "sed"
-    }
+/// The `sed` scheduler, O(1) pick over a tournament tree.
+pub type Sed = TreeScheduler<Delay>;
 
-    fn schedule(&mut self, dests: &DestList, _input: &SchedInput, _now: Instant) -> Option<DestId> {
-        if self.tree.refresh(dests) {
-            self.tree.best()
-        } else {
-            linear_scan(dests)
-        }
-    }
+impl RankedScheduler for Delay {
+    const NAME: &'static str = "sed";
 
-    fn dest_added(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn dest_updated(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
-    }
-
-    fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn load_changed(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
+    fn linear_scan(dests: &DestList) -> Option<DestId> {
+        linear_scan(dests)
     }
 }
 

@@ -16,7 +16,8 @@
 //! costs one rebuild, not one per server). A changed counter or an edited weight updates
 //! one leaf and its ancestors.
 
-use super::{DestId, DestList, RealServer};
+use super::{DestId, DestList, RealServer, SchedInput, Scheduler};
+use crate::time::Instant;
 
 /// How a least-load scheduler ranks one real server.
 pub trait Rank: Copy + core::fmt::Debug + Send {
@@ -30,6 +31,65 @@ pub trait Rank: Copy + core::fmt::Debug + Send {
     /// Must be a strict weak order: irreflexive, transitive, with transitive
     /// incomparability. Then the tree's winner is the scan's pick.
     fn beats(self, earlier: Self) -> bool;
+}
+
+/// A [`Rank`] that is a whole scheduler: its IPVS name and the kernel's linear scan,
+/// the exact reference the tree must agree with.
+pub trait RankedScheduler: Rank {
+    /// The scheduler's IPVS name.
+    const NAME: &'static str;
+
+    /// The kernel's O(n) scan over the list.
+    fn linear_scan(dests: &DestList) -> Option<DestId>;
+}
+
+/// A scheduler that picks the best server by rank `R` from a [`Tournament`]: O(1) per
+/// pick, O(log n) per counter change, the same choice as the kernel's scan (`lc`, `wlc`,
+/// `sed`, `nq`, `fo`, `ovf` are this with their ranks).
+#[derive(Debug, Clone, Default)]
+pub struct TreeScheduler<R> {
+    tree: Tournament<R>,
+}
+
+impl<R: RankedScheduler> TreeScheduler<R> {
+    /// A fresh scheduler (the pool tells it about its servers).
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            tree: Tournament::default(),
+        }
+    }
+}
+
+impl<R: RankedScheduler> Scheduler for TreeScheduler<R> {
+    fn name(&self) -> &'static str {
+        R::NAME
+    }
+
+    fn schedule(&mut self, dests: &DestList, _input: &SchedInput, _now: Instant) -> Option<DestId> {
+        if self.tree.refresh(dests) {
+            self.tree.best()
+        } else {
+            // Not told about the servers (used without a Pool): stay exact.
+            R::linear_scan(dests)
+        }
+    }
+
+    fn dest_added(&mut self, dests: &DestList, _id: DestId) {
+        self.tree.invalidate(dests);
+    }
+
+    fn dest_updated(&mut self, dests: &DestList, id: DestId) {
+        self.tree.update(dests, id);
+    }
+
+    fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
+        self.tree.invalidate(dests);
+    }
+
+    fn load_changed(&mut self, dests: &DestList, id: DestId) {
+        self.tree.update(dests, id);
+    }
 }
 
 /// No candidate under this node.

@@ -17,27 +17,12 @@
 //! which wraps in the kernel once a server holds 2^23 active connections; here it is
 //! exact in 64 bits.
 
-use super::tournament::{Rank, Tournament, ratio_less};
-use super::{DestId, DestList, RealServer, SchedInput, Scheduler};
-use crate::time::Instant;
-
-/// The `wlc` scheduler, O(1) pick over a tournament tree.
-#[derive(Debug, Clone, Default)]
-pub struct Wlc {
-    tree: Tournament<Load>,
-}
-
-impl Wlc {
-    /// A fresh scheduler (the pool tells it about its servers).
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+use super::tournament::{Rank, RankedScheduler, TreeScheduler, ratio_less};
+use super::{DestId, DestList, RealServer};
 
 /// Rank: overhead over weight, smaller is better.
 #[derive(Debug, Clone, Copy)]
-struct Load {
+pub struct Load {
     overhead: u64,
     weight: u32,
 }
@@ -73,33 +58,14 @@ pub fn linear_scan(dests: &DestList) -> Option<DestId> {
     Some(least.id())
 }
 
-impl Scheduler for Wlc {
-    fn name(&self) -> &'static str {
-        "wlc"
-    }
+/// The `wlc` scheduler, O(1) pick over a tournament tree.
+pub type Wlc = TreeScheduler<Load>;
 
-    fn schedule(&mut self, dests: &DestList, _input: &SchedInput, _now: Instant) -> Option<DestId> {
-        if self.tree.refresh(dests) {
-            self.tree.best()
-        } else {
-            linear_scan(dests)
-        }
-    }
+impl RankedScheduler for Load {
+    const NAME: &'static str = "wlc";
 
-    fn dest_added(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn dest_updated(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
-    }
-
-    fn dest_removed(&mut self, dests: &DestList, _id: DestId) {
-        self.tree.invalidate(dests);
-    }
-
-    fn load_changed(&mut self, dests: &DestList, id: DestId) {
-        self.tree.update(dests, id);
+    fn linear_scan(dests: &DestList) -> Option<DestId> {
+        linear_scan(dests)
     }
 }
 
