@@ -4,7 +4,7 @@
 //! from `hw = 0` and replacing on a strictly higher weight: weight-0 servers never win and
 //! the first in list order wins ties. Connection counts play no part.
 //!
-//! [`Fo`] returns exactly that server from a [`Tournament`] (O(1) pick, O(log n) per
+//! [`Fo`] returns exactly that server from a [`Tournament`](super::tournament::Tournament) (O(1) pick, O(log n) per
 //! overload change); [`linear_scan`] is the kernel's loop, kept as the reference.
 //!
 //! Verified against the source: `atomic_read(&dest->weight) > hw` with `hw = 0`.

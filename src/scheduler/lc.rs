@@ -6,7 +6,7 @@
 //! strictly smaller overhead: the first server in list order wins ties. Weights other than
 //! 0 play no part.
 //!
-//! [`Lc`] returns exactly that server from a [`Tournament`] in O(1) per pick and
+//! [`Lc`] returns exactly that server from a [`Tournament`](super::tournament::Tournament) in O(1) per pick and
 //! O(log n) per counter change; [`linear_scan`] is the kernel's loop, kept as the
 //! reference and the baseline.
 //!

@@ -6,7 +6,7 @@
 //! `(s64)loh * weight(d) > (s64)doh * weight(least)`, strictly (the first candidate
 //! starts as the best), so the earliest wins ties.
 //!
-//! [`Nq`] models this exactly in a [`Tournament`] whose rank is `(active != 0, ratio)`:
+//! [`Nq`] models this exactly in a [`Tournament`](super::tournament::Tournament) whose rank is `(active != 0, ratio)`:
 //! every idle server ties with every other idle one (so the earliest idle wins) and beats
 //! every busy one; busy servers compare by exact cross multiplication. O(1) per pick,
 //! O(log n) per counter change. [`linear_scan`] is the kernel's loop, kept as the

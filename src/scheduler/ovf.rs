@@ -7,7 +7,7 @@
 //! order on ties). Only active connections count, so with UDP (always "inactive") the
 //! heaviest server takes everything.
 //!
-//! [`Ovf`] returns exactly that server from a [`Tournament`] (O(1) pick, O(log n) per
+//! [`Ovf`] returns exactly that server from a [`Tournament`](super::tournament::Tournament) (O(1) pick, O(log n) per
 //! counter change); [`linear_scan`] is the kernel's loop, kept as the reference.
 //!
 //! Verified against the source: `(flags & OVERLOAD) || activeconns > w || w == 0`, then

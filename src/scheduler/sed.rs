@@ -6,7 +6,7 @@
 //! replaces it when `(s64)loh * weight(d) > (s64)doh * weight(least)`, strictly, so the
 //! least `(active + 1) / weight` wins and the earliest wins ties.
 //!
-//! [`Sed`] returns exactly that server from a [`Tournament`] in O(1) per pick and
+//! [`Sed`] returns exactly that server from a [`Tournament`](super::tournament::Tournament) in O(1) per pick and
 //! O(log n) per counter change; [`linear_scan`] is the kernel's loop, kept as the
 //! reference and the baseline.
 //!

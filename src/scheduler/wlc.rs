@@ -8,7 +8,7 @@
 //! `overhead / weight` wins and the earliest wins ties. A weight-0 server met in the
 //! second stage can never win (`0 > doh * w` is false for a non-negative overhead).
 //!
-//! [`Wlc`] returns exactly that server from a [`Tournament`] in O(1) per pick and
+//! [`Wlc`] returns exactly that server from a [`Tournament`](super::tournament::Tournament) in O(1) per pick and
 //! O(log n) per counter change, comparing `overhead / weight` by exact cross
 //! multiplication in 128 bits; [`linear_scan`] is the kernel's two-stage loop, kept as
 //! the reference and the baseline.
