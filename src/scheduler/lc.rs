@@ -63,10 +63,10 @@ impl RankedScheduler for Overhead {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::Scheduler;
-    use crate::time::Instant;
     use crate::scheduler::ConnCount;
+    use crate::scheduler::Scheduler;
     use crate::scheduler::test_support::{add, load, picks, picks_binding, pool, pool_thr};
+    use crate::time::Instant;
 
     #[test]
     fn least_overhead_first_in_list_on_ties() {

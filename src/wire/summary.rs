@@ -219,6 +219,18 @@ impl PacketSummary {
     }
 }
 
+/// The fragment state an IPv4 header declares.
+fn v4_fragment<T: AsRef<[u8]>>(ip: &Ipv4Packet<T>) -> Fragment {
+    let (fo, ident) = (ip.frag_offset(), u32::from(ip.ident()));
+    if fo != 0 {
+        Fragment::NonFirst { ident, offset: fo }
+    } else if ip.more_frags() {
+        Fragment::First { ident }
+    } else {
+        Fragment::Unfragmented
+    }
+}
+
 fn parse_v4(b: &[u8]) -> Result<PacketSummary, ParseError> {
     let ip = Ipv4Packet::new_checked(b)?;
     if !ip.verify_checksum() {
@@ -233,19 +245,7 @@ fn parse_v4(b: &[u8]) -> Result<PacketSummary, ParseError> {
         ip.check_options()?;
     }
     let total = usize::from(ip.total_len());
-    let fo = ip.frag_offset();
-    let fragment = if fo != 0 {
-        Fragment::NonFirst {
-            ident: u32::from(ip.ident()),
-            offset: fo,
-        }
-    } else if ip.more_frags() {
-        Fragment::First {
-            ident: u32::from(ip.ident()),
-        }
-    } else {
-        Fragment::Unfragmented
-    };
+    let fragment = v4_fragment(&ip);
     let mut s = PacketSummary {
         family: Family::V4,
         src: ip.src().into(),
@@ -384,19 +384,7 @@ fn quoted(l3: &[u8], at: usize, family: Family) -> Result<Quoted, ParseError> {
     let (src, dst, protocol, hl, fragment) = match family {
         Family::V4 => {
             let ip = Ipv4Packet::new_checked_header(q).map_err(wrap)?;
-            let fo = ip.frag_offset();
-            let fragment = if fo != 0 {
-                Fragment::NonFirst {
-                    ident: u32::from(ip.ident()),
-                    offset: fo,
-                }
-            } else if ip.more_frags() {
-                Fragment::First {
-                    ident: u32::from(ip.ident()),
-                }
-            } else {
-                Fragment::Unfragmented
-            };
+            let fragment = v4_fragment(&ip);
             (
                 IpAddr::from(ip.src()),
                 IpAddr::from(ip.dst()),
