@@ -11,7 +11,13 @@ use std::hint::black_box;
 use std::net::IpAddr;
 
 /// The rewrites measured, by name.
-pub const KINDS: &[&str] = &["nat_inbound", "ipip_encap", "gue_encap", "dr_macs"];
+pub const KINDS: &[&str] = &[
+    "nat_inbound",
+    "ipip_encap",
+    "gue_encap",
+    "dr_macs",
+    "director_established",
+];
 
 fn run(kind: &str, n: u64) {
     let rips: [IpAddr; 2] = [IpAddr::from([10, 0, 0, 2]), IpAddr::from([10, 0, 0, 3])];
@@ -49,6 +55,60 @@ fn run(kind: &str, n: u64) {
             for i in 0..n {
                 let m = MacAddr([2, 0, 0, 0, 0, i as u8]);
                 dr::rewrite_macs(black_box(&mut f[..]), m, MacAddr([2; 6])).unwrap();
+            }
+        }
+        "director_established" => {
+            // A NAT service with 100 servers and 10,000 connections; then packets of
+            // existing flows (parse, lookup, state, rewrite).
+            use lvs::service::{Protocol, SchedulerName, ServiceConfig, ServiceKey};
+            let mut d = lvs::Director::new(
+                lvs::Config {
+                    conn_capacity: 20_000,
+                    ..lvs::Config::default()
+                },
+                [1; 32],
+            );
+            let mut s = ServiceConfig::new(ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: IpAddr::from([192, 0, 2, 1]),
+                port: 80,
+            });
+            s.scheduler = SchedulerName::Wlc;
+            let id = d.add_service(s).unwrap();
+            for r in 0..100u8 {
+                let rs = lvs::scheduler::RealServerConfig::new(IpAddr::from([10, 200, 0, r]), 8080);
+                d.add_server(id, rs).unwrap();
+            }
+            let now = lvs::Instant::from_secs(1000);
+            let mut buf = lvs::PacketBuf::with_headroom(64, &pkt);
+            let start = buf.headroom();
+            let flow = |i: u32, flags: u8| {
+                let mut p = pkt;
+                let old = u16::from_be_bytes([p[32], p[33]]);
+                p[33] = flags;
+                let c = lvs::checksum::update16(
+                    u16::from_be_bytes([p[36], p[37]]),
+                    old,
+                    u16::from_be_bytes([p[32], p[33]]),
+                );
+                p[36..38].copy_from_slice(&c.to_be_bytes());
+                let a = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+                nat::outbound(&mut p, a, 1024 + (i % 50000) as u16).unwrap();
+                p
+            };
+            for i in 0..10_000 {
+                buf.set_range(start, start + 64).unwrap();
+                buf.packet_mut().copy_from_slice(&flow(i, 0x02));
+                let _ = d.handle_packet(now, &mut buf, lvs::PacketMeta::default());
+                while d.poll_event().is_some() {}
+            }
+            let acks: Vec<[u8; 64]> = (0..1024u32)
+                .map(|k| flow(k.wrapping_mul(9973) % 10_000, 0x10))
+                .collect();
+            for i in 0..n {
+                buf.set_range(start, start + 64).unwrap();
+                buf.packet_mut().copy_from_slice(&acks[(i % 1024) as usize]);
+                let _ = black_box(d.handle_packet(now, &mut buf, lvs::PacketMeta::default()));
             }
         }
         other => panic!("unknown kind {other}; one of {KINDS:?}"),

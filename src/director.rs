@@ -1221,7 +1221,7 @@ impl Director {
         self.stats.count_out(len);
         self.transition(now, id, s, buf.packet(), Direction::Output);
         let pkt = buf.packet_mut();
-        if let Err(e) = ttl::decrement(pkt) {
+        if let Err(e) = ttl::decrement_summarized(pkt, s) {
             return self.ttl_error(buf, s, e);
         }
         if let Err(e) = nat::rewrite(buf.packet_mut(), s, Side::Src, vaddr, vport, self.cfg.nat) {
@@ -1369,7 +1369,7 @@ impl Director {
         if let Some(v) = self.mtu_check(buf, s, tunnel.as_ref()) {
             return v;
         }
-        if let Err(e) = ttl::decrement(buf.packet_mut()) {
+        if let Err(e) = ttl::decrement_summarized(buf.packet_mut(), s) {
             return self.ttl_error(buf, s, e);
         }
         match (method, tunnel) {

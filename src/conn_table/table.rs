@@ -81,11 +81,43 @@ impl BuildHasher for KeyedSip {
     }
 }
 
+/// Hashes addresses for the interning map with one multiply per word. The map holds only
+/// configured virtual and real-server addresses, so a packet's address can only probe
+/// those few entries: no keyed hash is needed, and the packet path saves a SipHash.
+#[derive(Debug, Clone, Copy, Default)]
+struct AddrHash;
+
+impl BuildHasher for AddrHash {
+    type Hasher = FoldHasher;
+    fn build_hasher(&self) -> FoldHasher {
+        FoldHasher(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FoldHasher(u64);
+
+impl core::hash::Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.0 = (self.0 ^ u64::from_le_bytes(w))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(23);
+        }
+    }
+}
+
 /// Interned addresses with reference counts.
 #[derive(Debug, Clone)]
 struct AddrPool {
     addrs: Vec<(IpAddr, u32)>,
-    ids: HashMap<IpAddr, u32, KeyedSip>,
+    ids: HashMap<IpAddr, u32, AddrHash>,
     free: Vec<u32>,
 }
 
@@ -166,7 +198,7 @@ impl ConnTable {
             keys,
             addrs: AddrPool {
                 addrs: Vec::new(),
-                ids: HashMap::with_hasher(KeyedSip(k1, k0)),
+                ids: HashMap::with_hasher(AddrHash),
                 free: Vec::new(),
             },
             no_cport: 0,

@@ -15,10 +15,39 @@ use crate::wire::{Family, PacketSummary};
 /// packet). The buffer is unchanged on error.
 pub fn decrement(pkt: &mut [u8]) -> Result<u8, RewriteError> {
     let s = PacketSummary::parse(pkt)?;
-    if s.ttl <= 1 {
+    decrement_summarized(pkt, &s)
+}
+
+/// [`decrement`] for a packet already parsed into `s` (whose offsets point into `buf`):
+/// no second parse. Bounds are checked, so a summary of another packet gives an error or
+/// a meaningless change, never a panic.
+///
+/// # Errors
+/// [`RewriteError::TtlExpired`] as for [`decrement`]; [`RewriteError::Parse`] if the
+/// summary's offsets do not fit `buf`. The buffer is unchanged on error.
+pub fn decrement_summarized(buf: &mut [u8], s: &PacketSummary) -> Result<u8, RewriteError> {
+    let at = s.l3_offset;
+    let hdr = match s.family {
+        Family::V4 => 20,
+        Family::V6 => 40,
+    };
+    let Some(pkt) = buf.get_mut(at..at + hdr) else {
+        return Err(crate::error::ParseError::truncated(
+            crate::error::Layer::Ipv4,
+            at,
+            hdr,
+            buf.len().saturating_sub(at),
+        )
+        .into());
+    };
+    let cur = match s.family {
+        Family::V4 => pkt[8],
+        Family::V6 => pkt[7],
+    };
+    if cur <= 1 {
         return Err(RewriteError::TtlExpired);
     }
-    let ttl = s.ttl - 1;
+    let ttl = cur - 1;
     match s.family {
         Family::V4 => {
             let old = u16::from_be_bytes([pkt[8], pkt[9]]);
