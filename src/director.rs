@@ -1220,11 +1220,12 @@ impl Director {
         }
         self.stats.count_out(len);
         self.transition(now, id, s, buf.packet(), Direction::Output);
-        let pkt = buf.packet_mut();
-        if let Err(e) = ttl::decrement_summarized(pkt, s) {
+        let saved = TtlBytes::save(buf.packet(), s);
+        if let Err(e) = ttl::decrement_summarized(buf.packet_mut(), s) {
             return self.ttl_error(buf, s, e);
         }
         if let Err(e) = nat::rewrite(buf.packet_mut(), s, Side::Src, vaddr, vport, self.cfg.nat) {
+            saved.restore(buf.packet_mut());
             return Verdict::Drop(DropReason::Rewrite(e));
         }
         Verdict::Forward {
@@ -1369,6 +1370,7 @@ impl Director {
         if let Some(v) = self.mtu_check(buf, s, tunnel.as_ref()) {
             return v;
         }
+        let saved = TtlBytes::save(buf.packet(), s);
         if let Err(e) = ttl::decrement_summarized(buf.packet_mut(), s) {
             return self.ttl_error(buf, s, e);
         }
@@ -1377,6 +1379,7 @@ impl Director {
                 if let Err(e) =
                     nat::rewrite(buf.packet_mut(), s, Side::Dst, daddr, dport, self.cfg.nat)
                 {
+                    saved.restore(buf.packet_mut());
                     return Verdict::Drop(DropReason::Rewrite(e));
                 }
             }
@@ -1397,6 +1400,7 @@ impl Director {
                     hash = Some(h);
                 }
                 if let Err(e) = tunnel::encapsulate_flow(buf, &t, ident, hash) {
+                    saved.restore(buf.packet_mut());
                     return Verdict::Drop(DropReason::Rewrite(e));
                 }
             }
@@ -2159,5 +2163,30 @@ mod rules_tests {
         assert_eq!(snap.services[0].stats, want);
         assert_eq!(snap.services[0].dests[0].stats, want);
         assert_eq!(d.stats().reported_counters(), want);
+    }
+}
+
+/// The bytes a TTL decrement changes (IPv4 TTL and header checksum, IPv6 hop limit), kept
+/// so that a rewrite refused after the decrement leaves the packet exactly as it came.
+#[derive(Debug, Clone, Copy)]
+struct TtlBytes {
+    at: usize,
+    bytes: [u8; 4],
+}
+
+impl TtlBytes {
+    fn save(buf: &[u8], s: &PacketSummary) -> Self {
+        let at = s.l3_offset + if s.family == Family::V4 { 8 } else { 7 };
+        let mut bytes = [0u8; 4];
+        if let Some(b) = buf.get(at..at + 4) {
+            bytes.copy_from_slice(b);
+        }
+        Self { at, bytes }
+    }
+
+    fn restore(self, buf: &mut [u8]) {
+        if let Some(b) = buf.get_mut(self.at..self.at + 4) {
+            b.copy_from_slice(&self.bytes);
+        }
     }
 }

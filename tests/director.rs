@@ -580,3 +580,145 @@ impl PathBufOf {
         out
     }
 }
+
+mod robustness {
+    //! Arbitrary and corrupted packets never make the engine panic, and a refused packet
+    //! is never half rewritten: a drop or a pass leaves the buffer as it came.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seeds() -> Vec<Vec<u8>> {
+        let c = [198, 51, 100, 20];
+        let mut v = vec![
+            tcp(c, 1, VIP, 80, "S", 1),
+            tcp(c, 1, VIP, 80, "A", 2),
+            tcp(c, 2, VIP, 443, "S", 1),
+            udp(c, 3, VIP, 53),
+            tcp(rs(1), 8080, c, 1, "SA", 9),
+        ];
+        let mut icmp = Vec::new();
+        PacketBuilder::ipv4(c, VIP, 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ))
+            .write(&mut icmp, &tcp(VIP, 80, c, 1, "SA", 5)[..28])
+            .unwrap();
+        v.push(icmp);
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6(
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7],
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            64,
+        )
+        .udp(5, 53)
+        .write(&mut v6, b"q")
+        .unwrap();
+        v.push(v6);
+        v
+    }
+
+    fn lab() -> Lab {
+        let mut lab = Lab::new(Config {
+            conn_capacity: 64,
+            ..Config::default()
+        });
+        lab.service(
+            80,
+            SchedulerName::Wlc,
+            &[
+                (1, 1, ForwardMethod::Nat),
+                (2, 1, ForwardMethod::DirectRoute),
+            ],
+        );
+        lab.service(
+            443,
+            SchedulerName::Sh,
+            &[(
+                3,
+                1,
+                ForwardMethod::Tunnel(TunnelKind::Gue {
+                    port: 6080,
+                    checksum: lvs::forward::tunnel::GueChecksum::Csum,
+                }),
+            )],
+        );
+        let mut u = ServiceConfig::new(ServiceKey::Addr {
+            protocol: Protocol::Udp,
+            addr: ip(VIP),
+            port: 53,
+        });
+        u.scheduler = SchedulerName::Rr;
+        lab.with_servers(u, &[(4, 1, ForwardMethod::Nat)]);
+        lab
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_packet_sequence_is_handled(
+            steps in proptest::collection::vec((0usize..7, proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3), any::<u16>(), 0u64..400), 1..40),
+        ) {
+            let seeds = seeds();
+            let mut lab = lab();
+            for (which, flips, cut, wait) in steps {
+                let mut p = seeds[which].clone();
+                for (at, x) in flips {
+                    let n = p.len();
+                    p[at % n] ^= x;
+                }
+                if cut % 5 == 0 {
+                    let n = p.len();
+                    p.truncate(usize::from(cut) % (n + 1));
+                }
+                let before = p.clone();
+                let (v, out) = lab.send(&p);
+                if matches!(v, Verdict::Drop(_) | Verdict::Pass) {
+                    prop_assert_eq!(&out, &before, "a dropped or passed packet is untouched: {:?}", v);
+                }
+                lab.advance(Duration::from_secs(wait));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_rewrite_refused_after_the_ttl_decrement_leaves_the_packet_as_it_came() {
+    // SCTP to a NAT server on another port with a corrupted CRC32c: the NAT rewrite refuses
+    // it (recomputing would launder the corruption) after the TTL was already decremented.
+    let mut lab = Lab::new(Config::default());
+    let mut cfg = ServiceConfig::new(ServiceKey::Addr {
+        protocol: Protocol::Sctp,
+        addr: ip(VIP),
+        port: 3868,
+    });
+    cfg.scheduler = SchedulerName::Rr;
+    let id = lab.d.add_service(cfg).unwrap();
+    lab.d
+        .add_server(
+            id,
+            RealServerConfig::new(ip(rs(1)), 3869).forward(ForwardMethod::Nat),
+        )
+        .unwrap();
+    let mut p = vec![0u8; 20 + 12 + 20];
+    p[0] = 0x45;
+    let total = p.len() as u16;
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    p[8] = 64;
+    p[9] = 132;
+    p[12..16].copy_from_slice(&[198, 51, 100, 30]);
+    p[16..20].copy_from_slice(&VIP);
+    let c = lvs::checksum::checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&5000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&3868u16.to_be_bytes());
+    p[32] = 1; // INIT
+    p[35] = 20;
+    lvs::wire::SctpPacket::new_checked(&mut p[20..])
+        .unwrap()
+        .fill_checksum();
+    p[28] ^= 0xff; // corrupt the CRC32c
+    let (v, out) = lab.send(&p);
+    assert!(matches!(v, Verdict::Drop(DropReason::Rewrite(_))), "{v:?}");
+    assert_eq!(out, p, "TTL and checksum restored");
+}
