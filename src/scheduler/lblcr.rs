@@ -261,35 +261,8 @@ impl Lblcr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::{ConnCount, RealServerConfig};
-
-    fn input(dst: [u8; 4]) -> SchedInput {
-        SchedInput {
-            protocol: 6,
-            src: IpAddr::from([198, 51, 100, 1]),
-            dst: IpAddr::from(dst),
-            src_port: 1234,
-            dst_port: 80,
-            fwmark: 0,
-        }
-    }
-
-    fn secs(s: i64) -> Instant {
-        Instant::from_secs(s)
-    }
-
-    fn list(weights: &[u32]) -> (DestList, Vec<DestId>) {
-        let mut l = DestList::default();
-        let ids = weights
-            .iter()
-            .enumerate()
-            .map(|(i, &w)| {
-                l.add(RealServerConfig::new(IpAddr::from([10, 0, 0, i as u8 + 1]), 80).weight(w))
-                    .unwrap()
-            })
-            .collect();
-        (l, ids)
-    }
+    use crate::scheduler::ConnCount;
+    use crate::scheduler::test_support::{input_to as input, list, secs};
 
     #[test]
     fn set_grows_when_its_best_member_is_overloaded() {

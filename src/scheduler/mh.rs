@@ -335,20 +335,10 @@ impl Scheduler for Mh {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::test_support::input_from as input;
     use crate::scheduler::{ConnCount, Pool, RealServerConfig};
     use core::net::IpAddr;
     use proptest::prelude::*;
-
-    fn input(src: &str, port: u16) -> SchedInput {
-        SchedInput {
-            protocol: proto::TCP,
-            src: src.parse().unwrap(),
-            dst: IpAddr::from([192, 0, 2, 100]),
-            src_port: port,
-            dst_port: 80,
-            fwmark: 0,
-        }
-    }
 
     fn sched(m: u32, flags: u32) -> Mh {
         Mh::from_service_flags(flags).with_table_size(m).unwrap()

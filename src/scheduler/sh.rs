@@ -193,20 +193,10 @@ impl Scheduler for Sh {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::test_support::input_from as input;
     use crate::scheduler::{ConnCount, Pool, RealServerConfig};
     use core::net::IpAddr;
     use proptest::prelude::*;
-
-    fn input(src: &str, port: u16) -> SchedInput {
-        SchedInput {
-            protocol: proto::TCP,
-            src: src.parse().unwrap(),
-            dst: IpAddr::from([192, 0, 2, 100]),
-            src_port: port,
-            dst_port: 80,
-            fwmark: 0,
-        }
-    }
 
     /// Added a (10.0.0.1, w1), b (10.0.0.2, w0), c (10.0.0.3, w2): list [c, b, a].
     fn pool(flags: u32) -> (Pool, [DestId; 3]) {

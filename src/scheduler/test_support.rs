@@ -107,3 +107,46 @@ pub(crate) fn picks_binding(p: &mut Pool, ids: &[DestId], n: usize) -> String {
         })
         .collect()
 }
+
+/// A TCP SYN from 198.51.100.1:1234 to `dst`:80 (locality schedulers key on `dst`).
+pub(crate) fn input_to(dst: [u8; 4]) -> SchedInput {
+    SchedInput {
+        protocol: 6,
+        src: IpAddr::from([198, 51, 100, 1]),
+        dst: IpAddr::from(dst),
+        src_port: 1234,
+        dst_port: 80,
+        fwmark: 0,
+    }
+}
+
+/// A TCP SYN from `src`:`port` to 192.0.2.100:80 (source-hash schedulers key on `src`).
+pub(crate) fn input_from(src: &str, port: u16) -> SchedInput {
+    SchedInput {
+        protocol: 6,
+        src: src.parse().unwrap(),
+        dst: IpAddr::from([192, 0, 2, 100]),
+        src_port: port,
+        dst_port: 80,
+        fwmark: 0,
+    }
+}
+
+/// An instant `s` seconds after the epoch.
+pub(crate) fn secs(s: i64) -> Instant {
+    Instant::from_secs(s)
+}
+
+/// A bare list (no scheduler hooks) of servers 10.0.0.1.. with `weights`, added in order.
+pub(crate) fn list(weights: &[u32]) -> (super::DestList, Vec<DestId>) {
+    let mut l = super::DestList::default();
+    let ids = weights
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| {
+            l.add(RealServerConfig::new(IpAddr::from([10, 0, 0, i as u8 + 1]), 80).weight(w))
+                .unwrap()
+        })
+        .collect();
+    (l, ids)
+}
