@@ -6,6 +6,7 @@
 //!   hierarchical timing wheel that expires records in amortised O(1). Capacity is set by
 //!   the embedder and allocated up front.
 
+mod addr_pool;
 mod conn;
 mod index;
 pub mod state;

@@ -2,6 +2,7 @@
 //! hashes each connection once, by `<protocol, caddr, cport>`), interned virtual and
 //! real-server addresses, and a hierarchical timing wheel for expiry.
 
+use super::addr_pool::AddrPool;
 use super::conn::{Conn, ConnFlags, NIL, pack_addr, unpack_addr};
 use super::index::Index;
 use crate::time::Instant;
@@ -9,7 +10,6 @@ use core::hash::BuildHasher;
 use core::net::IpAddr;
 use core::time::Duration;
 use siphasher::sip::SipHasher13;
-use std::collections::HashMap;
 
 /// A pause after which every record is due: longer than the longest timeout (31 days)
 /// and shorter than the 99 days wrap-aware tick arithmetic can span.
@@ -17,6 +17,9 @@ const LONG_GAP: Duration = Duration::from_secs(40 * 86_400);
 
 /// One table tick: 4 ms, the kernel's jiffy at HZ=250 (Debian's default).
 pub const TICK: Duration = Duration::from_millis(4);
+
+/// The first 12 bytes of an IPv4-mapped IPv6 address, as IPv4 addresses are packed.
+const V4_MAPPED_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
 const LEVEL_BITS: u32 = 8;
 const SLOTS: usize = 1 << LEVEL_BITS;
@@ -81,81 +84,6 @@ impl BuildHasher for KeyedSip {
     }
 }
 
-/// Hashes addresses for the interning map with one multiply per word. The map holds only
-/// configured virtual and real-server addresses, so a packet's address can only probe
-/// those few entries: no keyed hash is needed, and the packet path saves a SipHash.
-#[derive(Debug, Clone, Copy, Default)]
-struct AddrHash;
-
-impl BuildHasher for AddrHash {
-    type Hasher = FoldHasher;
-    fn build_hasher(&self) -> FoldHasher {
-        FoldHasher(0)
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct FoldHasher(u64);
-
-impl core::hash::Hasher for FoldHasher {
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            self.0 = (self.0 ^ u64::from_le_bytes(w))
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .rotate_left(23);
-        }
-    }
-}
-
-/// Interned addresses with reference counts.
-#[derive(Debug, Clone)]
-struct AddrPool {
-    addrs: Vec<(IpAddr, u32)>,
-    ids: HashMap<IpAddr, u32, AddrHash>,
-    free: Vec<u32>,
-}
-
-impl AddrPool {
-    fn intern(&mut self, a: IpAddr) -> u32 {
-        if let Some(&id) = self.ids.get(&a) {
-            self.addrs[id as usize].1 += 1;
-            return id;
-        }
-        let id = if let Some(id) = self.free.pop() {
-            self.addrs[id as usize] = (a, 1);
-            id
-        } else {
-            self.addrs.push((a, 1));
-            (self.addrs.len() - 1) as u32
-        };
-        self.ids.insert(a, id);
-        id
-    }
-
-    fn release(&mut self, id: u32) {
-        let e = &mut self.addrs[id as usize];
-        e.1 -= 1;
-        if e.1 == 0 {
-            self.ids.remove(&e.0);
-            self.free.push(id);
-        }
-    }
-
-    fn get(&self, id: u32) -> IpAddr {
-        self.addrs[id as usize].0
-    }
-
-    fn find(&self, a: IpAddr) -> Option<u32> {
-        self.ids.get(&a).copied()
-    }
-}
-
 /// The connection table.
 #[derive(Debug, Clone)]
 pub struct ConnTable {
@@ -196,11 +124,7 @@ impl ConnTable {
             capacity,
             index: Index::with_capacity(capacity),
             keys,
-            addrs: AddrPool {
-                addrs: Vec::new(),
-                ids: HashMap::with_hasher(AddrHash),
-                free: Vec::new(),
-            },
+            addrs: AddrPool::new(),
             no_cport: 0,
             epoch: None,
             last_expire: None,
@@ -275,12 +199,22 @@ impl ConnTable {
         (t.micros().saturating_sub(epoch.micros()).max(0) / TICK_MICROS) as u32
     }
 
+    /// The index hash of `<protocol, caddr, cport>`: keyed SipHash-1-3 over 7 bytes for an
+    /// IPv4 (or IPv4-mapped) client, 19 for IPv6.
     #[inline]
     fn hash(&self, protocol: u8, caddr: &[u8; 16], cport: u16) -> u64 {
+        let [p0, p1] = cport.to_be_bytes();
+        if caddr[..12] == V4_MAPPED_PREFIX {
+            let b = [
+                caddr[12], caddr[13], caddr[14], caddr[15], p0, p1, protocol, 0,
+            ];
+            let w = u64::from_le_bytes(b);
+            return crate::siphash::siphash13_short(w, 7, self.keys.0, self.keys.1);
+        }
         let mut b = [0u8; 19];
         b[0] = protocol;
         b[1..17].copy_from_slice(caddr);
-        b[17..19].copy_from_slice(&cport.to_be_bytes());
+        b[17..19].copy_from_slice(&[p0, p1]);
         crate::siphash::siphash13(&b, self.keys.0, self.keys.1)
     }
 
@@ -296,17 +230,31 @@ impl ConnTable {
         vaddr: IpAddr,
         vport: u16,
     ) -> Option<ConnId> {
-        let v = self.addrs.find(vaddr)?;
         let (ca, v6) = pack_addr(caddr);
+        let (va, va6) = pack_addr(vaddr);
+        self.lookup_in_packed(protocol, (&ca, v6), cport, (&va, va6), vport)
+    }
+
+    /// [`ConnTable::lookup_in`] on packed addresses (see `pack_addr`).
+    #[inline]
+    pub(crate) fn lookup_in_packed(
+        &self,
+        protocol: u8,
+        (ca, v6): (&[u8; 16], bool),
+        cport: u16,
+        (va, va6): (&[u8; 16], bool),
+        vport: u16,
+    ) -> Option<ConnId> {
+        let v = self.addrs.find_packed(va, va6)?;
         let find = |port: u16, no_cport: bool| {
-            let h = self.hash(protocol, &ca, port);
+            let h = self.hash(protocol, ca, port);
             self.index.find(h, |id| {
                 let c = &self.conns[id as usize];
                 c.cport == port
                     && c.vport == vport
                     && c.vaddr == v
                     && c.protocol == protocol
-                    && c.caddr == ca
+                    && c.caddr == *ca
                     && c.flags.has(ConnFlags::CLIENT_V6) == v6
                     && !c.flags.has(ConnFlags::TEMPLATE)
                     && c.flags.has(ConnFlags::NO_CPORT) == no_cport
@@ -335,9 +283,23 @@ impl ConnTable {
         caddr: IpAddr,
         cport: u16,
     ) -> Option<ConnId> {
-        let s = self.addrs.find(src)?;
+        let (sa, s6) = pack_addr(src);
         let (ca, v6) = pack_addr(caddr);
-        let h = self.hash(protocol, &ca, cport);
+        self.lookup_out_packed(protocol, (&sa, s6), sport, (&ca, v6), cport)
+    }
+
+    /// [`ConnTable::lookup_out`] on packed addresses.
+    #[inline]
+    pub(crate) fn lookup_out_packed(
+        &self,
+        protocol: u8,
+        (sa, s6): (&[u8; 16], bool),
+        sport: u16,
+        (ca, v6): (&[u8; 16], bool),
+        cport: u16,
+    ) -> Option<ConnId> {
+        let s = self.addrs.find_packed(sa, s6)?;
+        let h = self.hash(protocol, ca, cport);
         self.index
             .find(h, |id| {
                 let c = &self.conns[id as usize];
@@ -351,7 +313,7 @@ impl ConnTable {
                     && a == s
                     && p == sport
                     && c.protocol == protocol
-                    && c.caddr == ca
+                    && c.caddr == *ca
                     && c.flags.has(ConnFlags::CLIENT_V6) == v6
                     && !c.flags.has(ConnFlags::TEMPLATE)
             })

@@ -8,8 +8,9 @@
 //! A caller that does "lean parse, else full parse" therefore accepts and refuses exactly
 //! what the full parse does.
 
-use super::{Family, ipv4, ipv6, proto, sctp, tcp, udp};
+use super::{Family, Fragment, PacketSummary, Ports, ipv4, ipv6, proto, sctp, tcp, udp};
 use crate::checksum;
+use core::net::IpAddr;
 
 /// What a lean parse reports: the fields of [`PacketSummary`](crate::wire::PacketSummary) that encapsulation and DR
 /// use, with the same meaning.
@@ -35,6 +36,46 @@ pub(crate) struct Lean {
 }
 
 impl Lean {
+    /// The [`PacketSummary`] the full parse gives for the packet this `Lean` came from.
+    #[inline]
+    pub fn summary(&self, pkt: &[u8]) -> PacketSummary {
+        let (src, dst) = match self.family {
+            Family::V4 => (
+                IpAddr::from(read::<4>(pkt, 12)),
+                IpAddr::from(read::<4>(pkt, 16)),
+            ),
+            Family::V6 => (
+                IpAddr::from(read::<16>(pkt, 8)),
+                IpAddr::from(read::<16>(pkt, 24)),
+            ),
+        };
+        let at = self.l4_offset;
+        let ports = self.has_ports.then(|| Ports {
+            src: u16::from_be_bytes(read::<2>(pkt, at)),
+            dst: u16::from_be_bytes(read::<2>(pkt, at + 2)),
+        });
+        let tcp_flags = (self.protocol == proto::TCP)
+            .then(|| pkt.get(at + 13).copied())
+            .flatten();
+        PacketSummary {
+            family: self.family,
+            src,
+            dst,
+            protocol: self.protocol,
+            l3_offset: 0,
+            l3_len: self.l3_len,
+            l4_offset: at,
+            ttl: self.ttl,
+            tos: self.tos,
+            dont_frag: self.dont_frag,
+            fragment: Fragment::Unfragmented,
+            ports,
+            tcp_flags,
+            icmp: None,
+            quoted: None,
+        }
+    }
+
     /// The source and destination addresses, back to back (8 or 32 bytes of `pkt`, the
     /// packet this was parsed from).
     #[inline]
@@ -47,6 +88,14 @@ impl Lean {
 }
 
 /// Lean parse of the IP packet at byte 0 of `pkt`; see the module documentation.
+/// `N` bytes at `at`, zeros past the end (never reached for a packet [`parse`] accepted).
+#[inline(always)]
+fn read<const N: usize>(pkt: &[u8], at: usize) -> [u8; N] {
+    pkt.get(at..at + N)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or([0; N])
+}
+
 #[inline]
 pub(crate) fn parse(pkt: &[u8]) -> Option<Lean> {
     let first = *pkt.first()?;
@@ -146,9 +195,11 @@ mod tests {
     /// Lean and full parse agree: a lean accept means a full accept with the same values,
     /// a full reject means a lean decline.
     fn agree(pkt: &[u8]) -> Result<(), TestCaseError> {
-        let full = PacketSummary::parse(pkt);
+        let full = PacketSummary::parse_full(pkt);
         match (parse(pkt), full) {
             (Some(l), Ok(s)) => {
+                prop_assert_eq!(l.summary(pkt), PacketSummary::parse_full(pkt).unwrap());
+                prop_assert_eq!(l.summary(pkt), s);
                 prop_assert_eq!(l.family, s.family);
                 prop_assert_eq!(l.l3_len, s.l3_len);
                 prop_assert_eq!(l.l4_offset, s.l4_offset);

@@ -181,8 +181,20 @@ impl PacketSummary {
         let Some(l3) = buf.get(l3_offset..) else {
             return Err(ParseError::truncated(Layer::Ipv4, l3_offset, 1, 0));
         };
+        // The common packet in one lean pass; anything uncommon (or malformed) takes the
+        // full parse below, which gives the same summary or the typed error.
+        if let Some(l) = super::lean::parse(l3) {
+            return Ok(l.summary(l3).shifted(l3_offset));
+        }
+        Self::parse_full(l3)
+            .map(|s| s.shifted(l3_offset))
+            .map_err(|e| e.shifted(l3_offset))
+    }
+
+    /// The full parse of an IP packet at byte 0 of `l3`, without the lean shortcut.
+    pub(crate) fn parse_full(l3: &[u8]) -> Result<Self, ParseError> {
         let first = l3.first().copied().unwrap_or(0);
-        let s = match first >> 4 {
+        match first >> 4 {
             4 => parse_v4(l3),
             6 => parse_v6(l3),
             v if l3.is_empty() => Err(ParseError::truncated(Layer::Ipv4, 0, 1, usize::from(v))),
@@ -191,9 +203,7 @@ impl PacketSummary {
                 0,
                 ParseErrorKind::BadVersion(v),
             )),
-        };
-        s.map(|s| s.shifted(l3_offset))
-            .map_err(|e| e.shifted(l3_offset))
+        }
     }
 
     fn shifted(mut self, by: usize) -> Self {
