@@ -68,12 +68,20 @@ impl Instant {
     }
 }
 
+#[inline]
 fn duration_micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+    // 64-bit arithmetic: `as_micros` is u128, a visible cost per packet.
+    const MAX_SECS: u64 = (i64::MAX / 1_000_000) as u64;
+    if d.as_secs() < MAX_SECS {
+        d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros())
+    } else {
+        i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+    }
 }
 
 impl Add<Duration> for Instant {
     type Output = Self;
+    #[inline]
     fn add(self, d: Duration) -> Self {
         Self {
             micros: self.micros.saturating_add(duration_micros(d)),

@@ -27,6 +27,9 @@ pub(crate) struct AddrPool {
     slots: Box<[u32]>,
     live: usize,
     free: Vec<u32>,
+    /// One bit per 4096 hash values, set for every interned address: most packets'
+    /// addresses are not interned, and this answers that without probing.
+    maybe: Box<[u64; 64]>,
 }
 
 #[inline(always)]
@@ -45,6 +48,7 @@ impl AddrPool {
             slots: vec![EMPTY; 16].into_boxed_slice(),
             live: 0,
             free: Vec::new(),
+            maybe: Box::new([0; 64]),
         }
     }
 
@@ -54,8 +58,12 @@ impl AddrPool {
     }
 
     /// The id of a packed address (see [`pack_addr`]), if interned.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find_packed(&self, packed: &[u8; 16], v6: bool) -> Option<u32> {
+        let bit = home(packed, v6, 4095);
+        if self.maybe[bit / 64] & (1 << (bit % 64)) == 0 {
+            return None;
+        }
         let mask = self.mask();
         let mut i = home(packed, v6, mask);
         loop {
@@ -109,6 +117,8 @@ impl AddrPool {
 
     fn place(&mut self, id: u32) {
         let e = self.entries[id as usize];
+        let bit = home(&e.packed, e.v6, 4095);
+        self.maybe[bit / 64] |= 1 << (bit % 64);
         let mask = self.mask();
         let mut i = home(&e.packed, e.v6, mask);
         while self.slots[i] != EMPTY {
@@ -166,6 +176,21 @@ impl AddrPool {
         self.slots[hole] = EMPTY;
         self.live -= 1;
         self.free.push(id);
+        *self.maybe = [0; 64];
+        for e in &self.entries {
+            if e.refs > 0 {
+                let bit = home(&e.packed, e.v6, 4095);
+                self.maybe[bit / 64] |= 1 << (bit % 64);
+            }
+        }
+    }
+
+    /// Whether `id` is the packed address `packed`.
+    #[inline(always)]
+    pub(crate) fn packed_is(&self, id: u32, packed: &[u8; 16], v6: bool) -> bool {
+        self.entries
+            .get(id as usize)
+            .is_some_and(|e| e.packed == *packed && e.v6 == v6)
     }
 
     /// The address behind `id`.

@@ -29,7 +29,7 @@ impl Index {
     }
 
     /// The first id whose hash matches and for which `is_it` holds.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find(&self, hash: u64, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
         let h = hash as u32;
         let mut i = h as usize & self.mask;

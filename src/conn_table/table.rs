@@ -27,6 +27,29 @@ const LEVELS: usize = 4;
 /// A `t_prev` with this bit set names a wheel slot head instead of a record.
 const HEAD: u32 = 0x8000_0000;
 
+/// The distance from slot `start` to the first occupied slot at or after it, going round
+/// the level's `SLOTS` slots: a word at a time, not a slot at a time.
+#[inline]
+fn next_set(bits: &[u64; SLOTS / 64], start: usize) -> Option<usize> {
+    let words = SLOTS / 64;
+    let (w0, b0) = (start / 64, start % 64);
+    // The start word from the start bit, the other words in order, then the start word's
+    // bits below the start bit.
+    let first = bits[w0] & (!0u64 << b0);
+    if first != 0 {
+        return Some(first.trailing_zeros() as usize - b0);
+    }
+    for i in 1..words {
+        let w = (w0 + i) % words;
+        if bits[w] != 0 {
+            let pos = w * 64 + bits[w].trailing_zeros() as usize;
+            return Some((pos + SLOTS - start) % SLOTS);
+        }
+    }
+    let low = bits[w0] & !(!0u64 << b0);
+    (low != 0).then(|| (w0 * 64 + low.trailing_zeros() as usize + SLOTS - start) % SLOTS)
+}
+
 /// Handle to a record in a [`ConnTable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -186,11 +209,13 @@ impl ConnTable {
     }
 
     /// The tick `timeout` after `now` (setting the epoch from `now` on first use).
+    #[inline]
     fn deadline(&mut self, now: Instant, timeout: Duration) -> u32 {
-        self.ticks(now);
+        self.epoch.get_or_insert(now);
         self.ticks(now + timeout)
     }
 
+    #[inline]
     fn ticks(&mut self, t: Instant) -> u32 {
         let epoch = *self.epoch.get_or_insert(t);
         // Truncating on purpose: ticks wrap, and every comparison is wrap-aware. (64-bit
@@ -201,7 +226,7 @@ impl ConnTable {
 
     /// The index hash of `<protocol, caddr, cport>`: keyed SipHash-1-3 over 7 bytes for an
     /// IPv4 (or IPv4-mapped) client, 19 for IPv6.
-    #[inline]
+    #[inline(always)]
     fn hash(&self, protocol: u8, caddr: &[u8; 16], cport: u16) -> u64 {
         let [p0, p1] = cport.to_be_bytes();
         if caddr[..12] == V4_MAPPED_PREFIX {
@@ -236,7 +261,7 @@ impl ConnTable {
     }
 
     /// [`ConnTable::lookup_in`] on packed addresses (see `pack_addr`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lookup_in_packed(
         &self,
         protocol: u8,
@@ -245,30 +270,28 @@ impl ConnTable {
         (va, va6): (&[u8; 16], bool),
         vport: u16,
     ) -> Option<ConnId> {
-        let v = self.addrs.find_packed(va, va6)?;
         let find = |port: u16, no_cport: bool| {
             let h = self.hash(protocol, ca, port);
             self.index.find(h, |id| {
                 let c = &self.conns[id as usize];
                 c.cport == port
                     && c.vport == vport
-                    && c.vaddr == v
                     && c.protocol == protocol
                     && c.caddr == *ca
-                    && c.flags.has(ConnFlags::CLIENT_V6) == v6
-                    && !c.flags.has(ConnFlags::TEMPLATE)
-                    && c.flags.has(ConnFlags::NO_CPORT) == no_cport
+                    && c.flags.0
+                        & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT)
+                        == (if v6 { ConnFlags::CLIENT_V6 } else { 0 }
+                            | if no_cport { ConnFlags::NO_CPORT } else { 0 })
+                    && self.addrs.packed_is(c.vaddr, va, va6)
             })
         };
-        find(cport, false)
-            .or_else(|| {
-                if self.no_cport > 0 {
-                    find(0, true)
-                } else {
-                    None
-                }
-            })
-            .map(ConnId)
+        if let Some(id) = find(cport, false) {
+            return Some(ConnId(id));
+        }
+        if self.no_cport > 0 {
+            return find(0, true).map(ConnId);
+        }
+        None
     }
 
     /// Finds the connection of a packet from the real-server side `src:sport ->
@@ -289,7 +312,7 @@ impl ConnTable {
     }
 
     /// [`ConnTable::lookup_out`] on packed addresses.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lookup_out_packed(
         &self,
         protocol: u8,
@@ -419,6 +442,19 @@ impl ConnTable {
         Ok(ConnId(id))
     }
 
+    /// The live record behind `id`, for the engine's per-packet updates; fields that key
+    /// the record (addresses, ports, protocol, TEMPLATE / NO_CPORT / CLIENT_V6) must not
+    /// be changed through it.
+    #[inline]
+    pub(crate) fn record_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        let i = id.0 as usize;
+        if self.live.get(i) == Some(&true) {
+            self.conns.get_mut(i)
+        } else {
+            None
+        }
+    }
+
     /// Mutable access for protocol state updates. Fields that key the record cannot be
     /// changed through it.
     pub fn update(&mut self, id: ConnId, f: impl FnOnce(&mut ConnUpdate<'_>)) {
@@ -432,6 +468,7 @@ impl ConnTable {
 
     /// Restarts the record's timer: it now expires `timeout` after `now`
     /// (`ip_vs_conn_put`). O(1): a later expiry only stores the time.
+    #[inline(always)]
     pub fn touch(&mut self, id: ConnId, now: Instant, timeout: Duration) {
         let i = id.0 as usize;
         if self.live.get(i) != Some(&true) {
@@ -520,27 +557,31 @@ impl ConnTable {
             let shift = LEVEL_BITS * level as u32;
             let cur = (self.now >> shift) as usize & (SLOTS - 1);
             let unit = 1u32 << shift;
-            for k in 0..SLOTS {
-                let s = (cur + k) & (SLOTS - 1);
-                if self.occupied[level][s / 64] & (1 << (s % 64)) == 0 {
-                    continue;
-                }
-                // The current slot of a higher level cascades now only if the wheel stands
-                // exactly on its boundary; otherwise it is a full revolution away, the last
-                // in time, so keep scanning for a nearer one.
-                let wraps = level > 0 && k == 0 && self.now & (unit - 1) != 0;
+            let bits = &self.occupied[level];
+            let Some(mut k) = next_set(bits, cur) else {
+                continue;
+            };
+            // The current slot of a higher level cascades now only if the wheel stands
+            // exactly on its boundary; otherwise it is a full revolution away, the last in
+            // time: count it as such and look for a nearer one.
+            let mut candidates = [None, None];
+            if level > 0 && k == 0 && self.now & (unit - 1) != 0 {
+                candidates[0] = Some(SLOTS);
+                k = match next_set(bits, (cur + 1) & (SLOTS - 1)) {
+                    Some(j) if j + 1 < SLOTS => j + 1,
+                    _ => SLOTS,
+                };
+            }
+            candidates[1] = Some(k);
+            for k in candidates.into_iter().flatten() {
                 let t = if level == 0 {
                     self.now.wrapping_add(k as u32)
                 } else {
-                    let k = if wraps { SLOTS } else { k };
                     (self.now & !(unit - 1)).wrapping_add(unit.wrapping_mul(k as u32))
                 };
                 let dist = t.wrapping_sub(self.now);
                 if best.is_none_or(|b| dist < b) {
                     best = Some(dist);
-                }
-                if !wraps {
-                    break;
                 }
             }
         }
@@ -954,6 +995,17 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn next_set_equals_a_slot_by_slot_scan(bits in proptest::prelude::any::<[u64; 4]>(), sparse in 0u32..4, start in 0usize..SLOTS) {
+            // Mostly sparse maps: keep one word in `sparse + 1` set.
+            let bits: [u64; 4] = core::array::from_fn(|i| if (i as u32).is_multiple_of(sparse + 1) { bits[i] & bits[(i + 1) % 4] } else { 0 });
+            let naive = (0..SLOTS).find(|k| {
+                let s = (start + k) % SLOTS;
+                bits[s / 64] & (1 << (s % 64)) != 0
+            });
+            proptest::prop_assert_eq!(next_set(&bits, start), naive);
+        }
+
         #[test]
         fn expiry_matches_a_model(ops in proptest::collection::vec((0u16..40, 1u64..2_000_000, 0u64..50_000), 1..150)) {
             // (client port, timeout ms, time step ms): insert-or-touch, then advance.

@@ -177,7 +177,14 @@ pub fn rewrite(
 /// written nothing, for anything else (which then takes the general path and gets its
 /// typed error there).
 #[inline(always)]
-fn fast_v4(pkt: &mut [u8], side: Side, addr: u32, port: u16) -> bool {
+pub(crate) fn fast_v4(pkt: &mut [u8], side: Side, addr: u32, port: u16) -> bool {
+    fast_v4_ttl(pkt, side, addr, port, false)
+}
+
+/// [`fast_v4`], and with `dec_ttl` the TTL decrement of forwarding folded into the same
+/// header checksum update (declined, nothing written, if the TTL is 1 or 0).
+#[inline(always)]
+pub(crate) fn fast_v4_ttl(pkt: &mut [u8], side: Side, addr: u32, port: u16, dec_ttl: bool) -> bool {
     let Some(hdr) = pkt.first_chunk::<20>() else {
         return false;
     };
@@ -198,6 +205,9 @@ fn fast_v4(pkt: &mut [u8], side: Side, addr: u32, port: u16) -> bool {
         return false;
     }
     let protocol = hdr[9];
+    if dec_ttl && hdr[8] <= 1 {
+        return false;
+    }
     let (ip, l4) = pkt[..total].split_at_mut(hl);
     let (csum_at, is_udp) = match protocol {
         proto::TCP => match l4.first_chunk::<{ tcp::MIN_HEADER_LEN }>() {
@@ -241,8 +251,15 @@ fn fast_v4(pkt: &mut [u8], side: Side, addr: u32, port: u16) -> bool {
         + u64::from(!old_addr & 0xffff)
         + u64::from(addr >> 16)
         + u64::from(addr & 0xffff);
+    let mut ip_delta = addr_delta;
+    if dec_ttl {
+        // The TTL/protocol word loses 0x0100.
+        let old = u16::from_be_bytes([ip[8], ip[9]]);
+        ip[8] -= 1;
+        ip_delta += u64::from(!old) + u64::from(old - 0x0100);
+    }
     let hc = u16::from_be_bytes([ip[10], ip[11]]);
-    ip[10..12].copy_from_slice(&(!checksum::fold(u64::from(!hc) + addr_delta)).to_be_bytes());
+    ip[10..12].copy_from_slice(&(!checksum::fold(u64::from(!hc) + ip_delta)).to_be_bytes());
     let lc = u16::from_be_bytes([l4[csum_at], l4[csum_at + 1]]);
     if !(is_udp && lc == 0) {
         let delta = addr_delta + u64::from(!old_port) + u64::from(port);
@@ -550,6 +567,37 @@ mod tests {
     use super::*;
     use crate::fuzzing::sample_tcp_v4;
     use core::net::{Ipv4Addr, Ipv6Addr};
+
+    proptest::proptest! {
+        /// The TTL decrement folded into the NAT checksum update gives the bytes of the
+        /// two steps done one after the other, and declines a TTL of 0 or 1 untouched.
+        #[test]
+        fn folded_ttl_decrement_equals_two_steps(
+            ttl in proptest::prelude::any::<u8>(),
+            addr in proptest::prelude::any::<u32>(),
+            port in proptest::prelude::any::<u16>(),
+            dst in proptest::prelude::any::<bool>(),
+        ) {
+            let mut p = sample_tcp_v4();
+            let old = u16::from_be_bytes([p[8], p[9]]);
+            p[8] = ttl;
+            let hc = checksum::update16(u16::from_be_bytes([p[10], p[11]]), old, u16::from_be_bytes([p[8], p[9]]));
+            p[10..12].copy_from_slice(&hc.to_be_bytes());
+            let side = if dst { Side::Dst } else { Side::Src };
+            let mut folded = p;
+            let ok = fast_v4_ttl(&mut folded, side, addr, port, true);
+            if ttl <= 1 {
+                proptest::prop_assert!(!ok);
+                proptest::prop_assert_eq!(folded, p);
+            } else {
+                proptest::prop_assert!(ok);
+                let mut two = p;
+                crate::forward::ttl::decrement(&mut two).unwrap();
+                proptest::prop_assert!(fast_v4(&mut two, side, addr, port));
+                proptest::prop_assert_eq!(folded, two);
+            }
+        }
+    }
 
     fn v4(s: &str) -> IpAddr {
         s.parse::<Ipv4Addr>().unwrap().into()

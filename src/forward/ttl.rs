@@ -26,8 +26,13 @@ pub fn decrement(pkt: &mut [u8]) -> Result<u8, RewriteError> {
 /// [`RewriteError::TtlExpired`] as for [`decrement`]; [`RewriteError::Parse`] if the
 /// summary's offsets do not fit `buf`. The buffer is unchanged on error.
 pub fn decrement_summarized(buf: &mut [u8], s: &PacketSummary) -> Result<u8, RewriteError> {
-    let at = s.l3_offset;
-    let hdr = match s.family {
+    decrement_at(buf, s.family, s.l3_offset)
+}
+
+/// [`decrement`] for an IP header of `family` at `at` in `buf` that is known to be valid.
+#[inline]
+pub(crate) fn decrement_at(buf: &mut [u8], family: Family, at: usize) -> Result<u8, RewriteError> {
+    let hdr = match family {
         Family::V4 => 20,
         Family::V6 => 40,
     };
@@ -40,7 +45,7 @@ pub fn decrement_summarized(buf: &mut [u8], s: &PacketSummary) -> Result<u8, Rew
         )
         .into());
     };
-    let cur = match s.family {
+    let cur = match family {
         Family::V4 => pkt[8],
         Family::V6 => pkt[7],
     };
@@ -48,7 +53,7 @@ pub fn decrement_summarized(buf: &mut [u8], s: &PacketSummary) -> Result<u8, Rew
         return Err(RewriteError::TtlExpired);
     }
     let ttl = cur - 1;
-    match s.family {
+    match family {
         Family::V4 => {
             let old = u16::from_be_bytes([pkt[8], pkt[9]]);
             let new = u16::from_be_bytes([ttl, pkt[9]]);

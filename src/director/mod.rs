@@ -29,6 +29,8 @@ use core::time::Duration;
 use rand::{Rng, RngExt, SeedableRng, rngs::SmallRng};
 use std::collections::{HashMap, VecDeque};
 
+mod fast_path;
+
 /// How a defence switch behaves (the kernel's 0..3 sysctl values).
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -322,6 +324,7 @@ impl Service {
             .and_then(|_| self.dest_stats.get(id.0 as usize))
     }
 
+    #[inline(always)]
     fn dest_stats_mut(&mut self, id: DestId) -> &mut Stats {
         let i = id.0 as usize;
         if self.dest_stats.len() <= i {
@@ -355,6 +358,11 @@ pub struct Director {
     gue_key: [u8; 16],
     ip_id: u16,
     scratch: Vec<u8>,
+    /// The established-connection fast path (off only in tests that compare it with the
+    /// general path).
+    fast_path_on: bool,
+    /// Some defence mode is configured (the defence timer runs).
+    defense_cfg: bool,
 }
 
 const TEMPLATE_EXPIRE_LATER: Duration = Duration::from_secs(60);
@@ -371,6 +379,9 @@ impl Director {
         rng.fill_bytes(&mut gue_key);
         let keys = crate::conn_table::KeyedSip(rng.next_u64(), rng.next_u64());
         let sched_seed = rng.next_u64();
+        let defense_cfg = [config.drop_entry, config.drop_packet, config.secure_tcp]
+            .iter()
+            .any(|m| *m != DefenseMode::Off);
         Self {
             conns: ConnTable::new(config.conn_capacity, table_seed),
             cfg: config,
@@ -393,6 +404,8 @@ impl Director {
             gue_key,
             ip_id: 0,
             scratch: vec![0u8; icmp_reply::ICMPV6_ERROR_MAX],
+            fast_path_on: true,
+            defense_cfg,
         }
     }
 
@@ -662,6 +675,9 @@ impl Director {
         meta: PacketMeta,
     ) -> Verdict {
         self.arm_timers(now);
+        if let Some(v) = self.fast_path(now, buf) {
+            return v;
+        }
         let s = match PacketSummary::parse(buf.packet()) {
             Ok(s) => s,
             Err(e) => return Verdict::Drop(DropReason::Malformed(e)),
@@ -1178,24 +1194,47 @@ impl Director {
         };
         let (sid, d) = (ServiceId(c.svc()), DestId(c.dest()));
         let flags = c.flags();
-        let len = s.l3_len;
-        if let Some(v) = self.services[sid.0 as usize].as_mut() {
-            v.stats.count_in(len);
-            v.dest_stats_mut(d).count_in(len);
-        }
-        self.stats.count_in(len);
-        self.conns.update(id, |u| u.count_in());
-        let dir = if flags.has(ConnFlags::NOOUTPUT) {
-            Direction::InputOnly
-        } else {
-            Direction::Input
-        };
-        self.transition(now, id, s, buf.packet(), dir);
+        self.count_in(id, sid, d, s.l3_len);
+        self.transition(now, id, s, buf.packet(), Self::in_direction(flags));
         let v = self.transmit(buf, s, id);
         if flags.has(ConnFlags::ONE_PACKET) {
             self.remove_conn(id);
         }
         v
+    }
+
+    /// Counts a client packet of `len` bytes of connection `id` (`ip_vs_in_stats`).
+    #[inline(always)]
+    fn count_in(&mut self, id: ConnId, sid: ServiceId, d: DestId, len: usize) {
+        if let Some(v) = self.services[sid.0 as usize].as_mut() {
+            v.stats.count_in(len);
+            v.dest_stats_mut(d).count_in(len);
+        }
+        self.stats.count_in(len);
+        if let Some(c) = self.conns.record_mut(id) {
+            c.in_pkts = c.in_pkts.saturating_add(1);
+        }
+    }
+
+    /// Counts a packet of `len` bytes to a client (`ip_vs_out_stats`).
+    #[inline]
+    fn count_out(&mut self, sid: ServiceId, d: DestId, len: usize) {
+        if let Some(v) = self.services[sid.0 as usize].as_mut() {
+            v.stats.count_out(len);
+            v.dest_stats_mut(d).count_out(len);
+        }
+        self.stats.count_out(len);
+    }
+
+    /// The state table direction of a client packet: input-only for connections whose
+    /// replies bypass the director.
+    #[inline]
+    fn in_direction(flags: ConnFlags) -> Direction {
+        if flags.has(ConnFlags::NOOUTPUT) {
+            Direction::InputOnly
+        } else {
+            Direction::Input
+        }
     }
 
     fn reply_path<B: AsRef<[u8]> + AsMut<[u8]>>(
@@ -1213,12 +1252,7 @@ impl Director {
         }
         let (sid, d, vport) = (ServiceId(c.svc()), DestId(c.dest()), c.vport());
         let vaddr = self.conns.vaddr(c);
-        let len = s.l3_len;
-        if let Some(v) = self.services[sid.0 as usize].as_mut() {
-            v.stats.count_out(len);
-            v.dest_stats_mut(d).count_out(len);
-        }
-        self.stats.count_out(len);
+        self.count_out(sid, d, s.l3_len);
         self.transition(now, id, s, buf.packet(), Direction::Output);
         let saved = TtlBytes::save(buf.packet(), s);
         if let Err(e) = ttl::decrement_summarized(buf.packet_mut(), s) {
@@ -1258,18 +1292,41 @@ impl Director {
         pkt: &[u8],
         dir: Direction,
     ) {
-        let Some(c) = self.conns.get(id) else { return };
+        let chunks = if s.protocol == proto::SCTP {
+            pkt.get(s.l4_offset + 12..s.l3_offset + s.l3_len)
+                .unwrap_or(&[])
+        } else {
+            &[]
+        };
+        self.transition_by(now, id, s.protocol, s.tcp_flags.unwrap_or(0), chunks, dir);
+    }
+
+    /// [`Director::transition`] from the fields it needs: the protocol, TCP flags and, for
+    /// SCTP, the chunks.
+    #[inline(always)]
+    fn transition_by(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        protocol: u8,
+        tcp_flags: u8,
+        chunks: &[u8],
+        dir: Direction,
+    ) {
+        // One borrow of the record for the whole update: this runs for every packet.
+        let Some(c) = self.conns.record_mut(id) else {
+            return;
+        };
         let (sid, d, old, flags) = (ServiceId(c.svc()), DestId(c.dest()), c.state(), c.flags());
         let secure = self.secure_tcp_on;
         let timeouts = &self.cfg.timeouts;
-        let (new, timeout, active_change, assure) = match s.protocol {
+        let (new, timeout, active_change, assure) = match protocol {
             proto::TCP => {
                 let cur = TcpState::ALL
                     .get(usize::from(old))
                     .copied()
                     .unwrap_or(TcpState::None);
-                let f = s.tcp_flags.unwrap_or(0);
-                let next = cur.next(dir, f, secure);
+                let next = cur.next(dir, tcp_flags, secure);
                 let change = (next != cur).then(|| next.is_active());
                 (
                     next as u8,
@@ -1283,9 +1340,6 @@ impl Director {
                     .get(usize::from(old))
                     .copied()
                     .unwrap_or(SctpState::None);
-                let chunks = pkt
-                    .get(s.l4_offset + 12..s.l3_offset + s.l3_len)
-                    .unwrap_or(&[]);
                 let next = cur.next(dir, chunks);
                 let change = (next != cur).then(|| next.is_active());
                 (
@@ -1298,27 +1352,26 @@ impl Director {
             _ => (0, timeouts.udp, None, dir == Direction::Output),
         };
         let inactive = flags.has(ConnFlags::INACTIVE);
-        self.conns.update(id, |u| {
-            u.set_state(new);
-            if dir == Direction::Output {
-                u.clear_flags(ConnFlags::NOOUTPUT);
-            }
-        });
-        match active_change {
+        c.old_state = c.state;
+        c.state = new;
+        if dir == Direction::Output {
+            c.flags.0 &= !ConnFlags::NOOUTPUT;
+        }
+        let transfer = match active_change {
             Some(true) if inactive => {
-                self.conns
-                    .update(id, |u| u.clear_flags(ConnFlags::INACTIVE));
-                if let Some(v) = self.services[sid.0 as usize].as_mut() {
-                    let _ = v.pool.transfer(d, ConnCount::Inactive, ConnCount::Active);
-                }
+                c.flags.0 &= !ConnFlags::INACTIVE;
+                Some((ConnCount::Inactive, ConnCount::Active))
             }
             Some(false) if !inactive => {
-                self.conns.update(id, |u| u.set_flags(ConnFlags::INACTIVE));
-                if let Some(v) = self.services[sid.0 as usize].as_mut() {
-                    let _ = v.pool.transfer(d, ConnCount::Active, ConnCount::Inactive);
-                }
+                c.flags.0 |= ConnFlags::INACTIVE;
+                Some((ConnCount::Active, ConnCount::Inactive))
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some((from, to)) = transfer
+            && let Some(v) = self.services[sid.0 as usize].as_mut()
+        {
+            let _ = v.pool.transfer(d, from, to);
         }
         if assure && let Some(t) = self.conns.control(id) {
             self.conns.update(t, |u| u.set_flags(ConnFlags::ASSURED));
@@ -1549,23 +1602,22 @@ impl Director {
 
     // ---------------------------------------------------------------- time
 
+    #[inline]
     fn arm_timers(&mut self, now: Instant) {
-        if self.next_estimate.is_none() {
-            self.next_estimate = Some(now + ESTIMATOR_PERIOD);
-        }
-        if self.next_defense.is_none() && self.defense_configured() {
-            self.next_defense = Some(now + Duration::from_secs(1));
+        // Once armed, both timers stay armed (handle_timeout re-arms them): one test per
+        // packet.
+        if self.next_estimate.is_none() || (self.next_defense.is_none() && self.defense_cfg) {
+            self.arm_timers_now(now);
         }
     }
 
-    fn defense_configured(&self) -> bool {
-        [
-            self.cfg.drop_entry,
-            self.cfg.drop_packet,
-            self.cfg.secure_tcp,
-        ]
-        .iter()
-        .any(|m| *m != DefenseMode::Off)
+    fn arm_timers_now(&mut self, now: Instant) {
+        if self.next_estimate.is_none() {
+            self.next_estimate = Some(now + ESTIMATOR_PERIOD);
+        }
+        if self.next_defense.is_none() && self.defense_cfg {
+            self.next_defense = Some(now + Duration::from_secs(1));
+        }
     }
 
     /// When [`Director::handle_timeout`] should next be called.
@@ -2176,7 +2228,13 @@ struct TtlBytes {
 
 impl TtlBytes {
     fn save(buf: &[u8], s: &PacketSummary) -> Self {
-        let at = s.l3_offset + if s.family == Family::V4 { 8 } else { 7 };
+        Self::at(buf, s.family, s.l3_offset)
+    }
+
+    /// The bytes of an IP header of `family` at `l3_offset`.
+    #[inline]
+    fn at(buf: &[u8], family: Family, l3_offset: usize) -> Self {
+        let at = l3_offset + if family == Family::V4 { 8 } else { 7 };
         let mut bytes = [0u8; 4];
         if let Some(b) = buf.get(at..at + 4) {
             bytes.copy_from_slice(b);

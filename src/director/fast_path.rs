@@ -1,0 +1,460 @@
+//! The established-connection fast path: a TCP or UDP packet of a connection the table
+//! already holds, handled from one lean pass over the headers, with no
+//! [`PacketSummary`](crate::wire::PacketSummary) and no `IpAddr` built.
+//!
+//! It covers what dominates a director's traffic: client packets of NAT, direct-routing
+//! and tunnel connections, and NAT replies. For everything else it returns `None`
+//! having changed nothing, and the general path takes the packet: a new connection, a SYN
+//! on an old one (`conn_reuse_mode`), a removed real server, a one-packet connection, an
+//! ICMP error, a fragment, IPv4 options, IPv6 extension headers, SCTP. Where it does
+//! handle a packet, it calls the same accounting, state and rewrite steps as the general
+//! path in the same order, so both give the same verdict, bytes, state and events: a
+//! property test drives two directors, one with the fast path switched off, through the
+//! same packets and compares everything.
+
+use super::{Director, TtlBytes, Verdict};
+use crate::buf::PacketBuf;
+use crate::conn_table::{ConnFlags, ConnId, Direction};
+use crate::forward::nat::{self, Side};
+use crate::forward::ttl;
+use crate::scheduler::{DestId, ForwardMethod};
+use crate::service::ServiceId;
+use crate::time::Instant;
+use crate::wire::lean::{self, Lean};
+use crate::wire::{Family, proto, tcp};
+use core::net::IpAddr;
+
+/// An IPv4 address as the connection table packs it (IPv4-mapped IPv6).
+#[inline(always)]
+fn packed_v4(b: &[u8]) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[10] = 0xff;
+    p[11] = 0xff;
+    p[12..].copy_from_slice(&b[..4]);
+    p
+}
+
+#[inline(always)]
+fn packed_v6(b: &[u8]) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p.copy_from_slice(&b[..16]);
+    p
+}
+
+#[inline(always)]
+fn be16(pkt: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([pkt[at], pkt[at + 1]])
+}
+
+impl Director {
+    /// Handles `buf` if it is a TCP or UDP packet of a known connection that needs
+    /// nothing unusual; `None` (nothing changed) otherwise.
+    #[inline]
+    pub(super) fn fast_path<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+    ) -> Option<Verdict> {
+        if !self.fast_path_on {
+            return None;
+        }
+        let pkt = buf.packet();
+        let l = lean::parse(pkt)?;
+        if !l.has_ports || (l.protocol != proto::TCP && l.protocol != proto::UDP) {
+            return None;
+        }
+        // Bounds: `lean::parse` checked the IP header and the transport header's length.
+        let at = l.l4_offset;
+        let (src, dst, v6) = match l.family {
+            Family::V4 => (packed_v4(&pkt[12..]), packed_v4(&pkt[16..]), false),
+            Family::V6 => (packed_v6(&pkt[8..]), packed_v6(&pkt[24..]), true),
+        };
+        let (sport, dport) = (be16(pkt, at), be16(pkt, at + 2));
+        let flags = if l.protocol == proto::TCP {
+            pkt[at + 13]
+        } else {
+            0
+        };
+        // Replies from real servers first, as the general path looks them up.
+        if let Some(id) =
+            self.conns
+                .lookup_out_packed(l.protocol, (&src, v6), sport, (&dst, v6), dport)
+        {
+            return self.fast_reply(now, buf, &l, flags, id);
+        }
+        // A SYN may reuse or replace an old connection: the general path decides.
+        if l.protocol == proto::TCP && flags & tcp::flags::SYN != 0 {
+            return None;
+        }
+        let id = self
+            .conns
+            .lookup_in_packed(l.protocol, (&src, v6), sport, (&dst, v6), dport)?;
+        self.fast_in(now, buf, &l, flags, id)
+    }
+
+    #[inline]
+    fn fast_in<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        l: &Lean,
+        tcp_flags: u8,
+        id: ConnId,
+    ) -> Option<Verdict> {
+        let c = self.conns.get(id)?;
+        let cflags = c.flags();
+        if cflags.has(ConnFlags::ONE_PACKET) {
+            return None;
+        }
+        let (sid, d) = (ServiceId(c.svc()), DestId(c.dest()));
+        let (daddr, dport) = (self.conns.daddr(c), c.dport());
+        let method = self
+            .services
+            .get(sid.0 as usize)?
+            .as_ref()?
+            .pool
+            .dests()
+            .get(d)?
+            .forward();
+        // Only what transmits without a reply or a drop stays here: a packet that needs
+        // "fragmentation needed", "time exceeded" or a tunnel goes the general way after
+        // the same accounting.
+        let simple = matches!(method, ForwardMethod::Nat | ForwardMethod::DirectRoute)
+            && l.ttl > 1
+            && l.l3_len <= self.cfg.link_mtu as usize
+            && (method != ForwardMethod::Nat || Family::of(daddr) == l.family);
+        self.count_in(id, sid, d, l.l3_len);
+        self.transition_by(
+            now,
+            id,
+            l.protocol,
+            tcp_flags,
+            &[],
+            Self::in_direction(cflags),
+        );
+        if !simple {
+            let s = l.summary(buf.packet());
+            return Some(self.transmit(buf, &s, id));
+        }
+        let pkt = buf.packet_mut();
+        if let (ForwardMethod::Nat, IpAddr::V4(a)) = (method, daddr)
+            && nat::fast_v4_ttl(pkt, Side::Dst, a.to_bits(), dport, true)
+        {
+            return Some(Verdict::Forward {
+                next_hop: daddr,
+                method,
+                conn: id,
+            });
+        }
+        let saved = TtlBytes::at(pkt, l.family, 0);
+        // Checked above: a TTL above 1 on a valid header.
+        let _ = ttl::decrement_at(pkt, l.family, 0);
+        if method == ForwardMethod::Nat {
+            let s = l.summary(pkt);
+            if let Err(e) = nat::rewrite(pkt, &s, Side::Dst, daddr, dport, self.cfg.nat) {
+                saved.restore(pkt);
+                return Some(Verdict::Drop(super::DropReason::Rewrite(e)));
+            }
+        }
+        Some(Verdict::Forward {
+            next_hop: daddr,
+            method,
+            conn: id,
+        })
+    }
+
+    #[inline]
+    fn fast_reply<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        l: &Lean,
+        tcp_flags: u8,
+        id: ConnId,
+    ) -> Option<Verdict> {
+        let c = self.conns.get(id)?;
+        if c.flags().0 & ConnFlags::FWD_MASK != ConnFlags::MASQ || l.ttl <= 1 {
+            return None;
+        }
+        let (sid, d, vport) = (ServiceId(c.svc()), DestId(c.dest()), c.vport());
+        let vaddr = self.conns.vaddr(c);
+        if Family::of(vaddr) != l.family {
+            return None;
+        }
+        let pkt = buf.packet();
+        let client = match l.family {
+            Family::V4 => IpAddr::from(<[u8; 4]>::try_from(&pkt[16..20]).ok()?),
+            Family::V6 => IpAddr::from(<[u8; 16]>::try_from(&pkt[24..40]).ok()?),
+        };
+        self.count_out(sid, d, l.l3_len);
+        self.transition_by(now, id, l.protocol, tcp_flags, &[], Direction::Output);
+        let pkt = buf.packet_mut();
+        let done = match vaddr {
+            IpAddr::V4(a) => nat::fast_v4_ttl(pkt, Side::Src, a.to_bits(), vport, true),
+            IpAddr::V6(_) => false,
+        };
+        if !done {
+            let saved = TtlBytes::at(pkt, l.family, 0);
+            let _ = ttl::decrement_at(pkt, l.family, 0);
+            let s = l.summary(pkt);
+            if let Err(e) = nat::rewrite(pkt, &s, Side::Src, vaddr, vport, self.cfg.nat) {
+                saved.restore(pkt);
+                return Some(Verdict::Drop(super::DropReason::Rewrite(e)));
+            }
+        }
+        Some(Verdict::Forward {
+            next_hop: client,
+            method: ForwardMethod::Nat,
+            conn: id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, Director, Event, PacketMeta, Verdict};
+    use crate::buf::PacketBuf;
+    use crate::ipvsadm::ListFormat;
+    use crate::ipvsadm::list::{list, list_conns};
+    use crate::time::Instant;
+    use core::net::{IpAddr, Ipv4Addr};
+    use etherparse::PacketBuilder;
+    use proptest::prelude::*;
+
+    const RULES: &str = "\
+-A -t 192.0.2.1:80 -s rr
+-a -t 192.0.2.1:80 -r 10.0.0.2:8080 -m -w 1
+-a -t 192.0.2.1:80 -r 10.0.0.3:8080 -m -w 1
+-a -t 192.0.2.1:80 -r 10.0.0.4:80 -g -w 1
+-a -t 192.0.2.1:80 -r 10.0.0.5:80 -i -w 1
+-A -u 192.0.2.1:53 -s wlc
+-a -u 192.0.2.1:53 -r 10.0.0.2:5353 -m -w 1
+-a -u 192.0.2.1:53 -r 10.0.0.3:53 -m -w 2
+-A -t [2001:db8::1]:80 -s rr
+-a -t [2001:db8::1]:80 -r [2001:db8:1::2]:8080 -m -w 1
+-a -t [2001:db8::1]:80 -r [2001:db8:1::3]:80 -g -w 1
+-A -t 192.0.2.1:443 -s sh -p 60
+-a -t 192.0.2.1:443 -r 10.0.0.2:443 -m -w 1
+-a -t 192.0.2.1:443 -r 10.0.0.3:443 -m -w 1
+";
+
+    /// What a step of a scenario does.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A client packet: client, service (0 TCP/80, 1 UDP/53, 2 TCP6/80, 3 TCP/443),
+        /// TCP flags, TTL, payload length.
+        Client(u8, u8, u8, u8, u16),
+        /// A reply from the real server of the client's connection, if it has one.
+        Reply(u8, u8, u8, u8),
+        /// Time passes (milliseconds) and timers run.
+        Wait(u32),
+        /// A real server's weight becomes 0.
+        Quiesce(u8),
+        /// A real server is removed.
+        Remove(u8),
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        let flags = prop_oneof![
+            Just(0x02u8),
+            Just(0x10),
+            Just(0x18),
+            Just(0x11),
+            Just(0x04),
+            Just(0x12),
+            any::<u8>()
+        ];
+        let ttl = prop_oneof![Just(64u8), Just(1), Just(2), Just(0)];
+        let len = prop_oneof![Just(0u16), Just(100), Just(1460), Just(1500)];
+        let op = prop_oneof![
+            6 => (0u8..6, 0u8..4, flags.clone(), ttl.clone(), len).prop_map(|(c, s, f, t, l)| Op::Client(c, s, f, t, l)),
+            3 => (0u8..6, 0u8..4, flags, ttl).prop_map(|(c, s, f, t)| Op::Reply(c, s, f, t)),
+            1 => (0u32..200_000).prop_map(Op::Wait),
+            1 => (0u8..4).prop_map(Op::Quiesce),
+            1 => (0u8..4).prop_map(Op::Remove),
+        ];
+        proptest::collection::vec(op, 1..80)
+    }
+
+    fn vip(svc: u8) -> (IpAddr, u16, bool) {
+        match svc {
+            0 => (IpAddr::from([192, 0, 2, 1]), 80, true),
+            1 => (IpAddr::from([192, 0, 2, 1]), 53, false),
+            2 => ("2001:db8::1".parse().unwrap(), 80, true),
+            _ => (IpAddr::from([192, 0, 2, 1]), 443, true),
+        }
+    }
+
+    fn client(c: u8, v6: bool) -> (IpAddr, u16) {
+        let a = if v6 {
+            IpAddr::from([0x20, 1, 0xd, 0xb8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, c + 1])
+        } else {
+            IpAddr::from([198, 51, 100, c + 1])
+        };
+        (a, 40_000 + u16::from(c))
+    }
+
+    fn packet(
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+        tcp: bool,
+        flags: u8,
+        ttl: u8,
+        len: u16,
+    ) -> Vec<u8> {
+        let b = match (src.0, dst.0) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), ttl),
+            (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ipv6(s.octets(), d.octets(), ttl),
+            _ => unreachable!(),
+        };
+        let payload = vec![0x5a; usize::from(len)];
+        let mut out = Vec::new();
+        if tcp {
+            let mut t = b.tcp(src.1, dst.1, 1000, 65535);
+            if flags & 0x01 != 0 {
+                t = t.fin();
+            }
+            if flags & 0x02 != 0 {
+                t = t.syn();
+            }
+            if flags & 0x04 != 0 {
+                t = t.rst();
+            }
+            if flags & 0x08 != 0 {
+                t = t.psh();
+            }
+            if flags & 0x10 != 0 {
+                t = t.ack(1);
+            }
+            t.write(&mut out, &payload).unwrap();
+        } else {
+            b.udp(src.1, dst.1).write(&mut out, &payload).unwrap();
+        }
+        out
+    }
+
+    /// The real server of `client`'s connection to `vip`, from the connection table.
+    fn server_of(d: &Director, client: (IpAddr, u16), vip: (IpAddr, u16)) -> Option<(IpAddr, u16)> {
+        d.conns()
+            .iter()
+            .find(|(_, c)| {
+                !c.is_template()
+                    && d.conns().client(c) == client.0
+                    && c.cport() == client.1
+                    && c.vport() == vip.1
+                    && d.conns().vaddr(c) == vip.0
+            })
+            .map(|(_, c)| (d.conns().daddr(c), c.dport()))
+    }
+
+    fn director(fast: bool) -> Director {
+        let cfg = Config {
+            tunnel_source_v4: Some(Ipv4Addr::new(192, 0, 2, 254)),
+            conn_capacity: 256,
+            ..Config::default()
+        };
+        let mut d = Director::from_rules(cfg, [7; 32], RULES).unwrap();
+        d.fast_path_on = fast;
+        d
+    }
+
+    fn drain(d: &mut Director) -> Vec<Event> {
+        core::iter::from_fn(|| d.poll_event()).collect()
+    }
+
+    /// The fast path does take the packets it is for: client packets of NAT, DR and
+    /// tunnel connections and NAT replies, IPv4 and IPv6.
+    #[test]
+    fn takes_established_packets() {
+        let mut d = director(true);
+        let now = Instant::from_secs(10);
+        let mut taken = 0;
+        for (svc, c) in [(0u8, 0u8), (0, 1), (0, 2), (0, 3), (1, 0), (2, 0), (2, 1)] {
+            let (a, p, tcp) = vip(svc);
+            let cl = client(c, a.is_ipv6());
+            let syn = packet(cl, (a, p), tcp, 0x02, 64, 0);
+            let mut b = PacketBuf::with_headroom(64, &syn);
+            assert!(
+                d.fast_path(now, &mut b).is_none(),
+                "a SYN is the general path's"
+            );
+            let v = d.handle_packet(now, &mut b, PacketMeta::default());
+            assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+            let ack = packet(cl, (a, p), tcp, 0x10, 64, 20);
+            let mut b = PacketBuf::with_headroom(64, &ack);
+            let v = d.fast_path(now, &mut b).expect("established packet");
+            assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+            taken += 1;
+            let rs = server_of(&d, cl, (a, p)).unwrap();
+            let reply = packet(rs, cl, tcp, 0x10, 64, 20);
+            let mut b = PacketBuf::with_headroom(64, &reply);
+            let nat = matches!(rs.0, IpAddr::V4(x) if x.octets()[3] <= 3)
+                || rs.0 == "2001:db8:1::2".parse::<IpAddr>().unwrap();
+            assert_eq!(d.fast_path(now, &mut b).is_some(), nat, "reply from {rs:?}");
+        }
+        assert_eq!(taken, 7);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// The fast path changes nothing observable: verdicts, bytes, events, counters,
+        /// connection states and timers equal those of the general path alone.
+        #[test]
+        fn fast_path_equals_general_path(ops in ops()) {
+            let mut fast = director(true);
+            let mut slow = director(false);
+            let mut now = Instant::from_secs(1_000);
+            for op in ops {
+                let pkt = match op {
+                    Op::Client(c, svc, flags, ttl, len) => {
+                        let (a, p, tcp) = vip(svc);
+                        Some(packet(client(c, a.is_ipv6()), (a, p), tcp, flags, ttl, len))
+                    }
+                    Op::Reply(c, svc, flags, ttl) => {
+                        let (a, p, tcp) = vip(svc);
+                        let cl = client(c, a.is_ipv6());
+                        server_of(&fast, cl, (a, p)).map(|rs| packet(rs, cl, tcp, flags, ttl, 10))
+                    }
+                    Op::Wait(ms) => {
+                        now += core::time::Duration::from_millis(u64::from(ms));
+                        fast.handle_timeout(now);
+                        slow.handle_timeout(now);
+                        None
+                    }
+                    Op::Quiesce(k) | Op::Remove(k) => {
+                        for d in [&mut fast, &mut slow] {
+                            let ids: Vec<_> = d.services().map(|(id, _)| id).collect();
+                            let sid = ids[usize::from(k) % ids.len()];
+                            let svc = d.service(sid).unwrap();
+                            let Some(server) = svc.pool().dests().iter().next() else { continue };
+                            let did = server.id();
+                            if matches!(op, Op::Quiesce(_)) {
+                                d.edit_server(sid, did, 0, 0, 0).unwrap();
+                            } else {
+                                d.remove_server(sid, did).unwrap();
+                            }
+                        }
+                        None
+                    }
+                };
+                if let Some(pkt) = pkt {
+                    let mut a = PacketBuf::with_headroom(64, &pkt);
+                    let mut b = PacketBuf::with_headroom(64, &pkt);
+                    let va = fast.handle_packet(now, &mut a, PacketMeta::default());
+                    let vb = slow.handle_packet(now, &mut b, PacketMeta::default());
+                    prop_assert_eq!(va, vb);
+                    prop_assert_eq!(a.packet(), b.packet());
+                    if let Verdict::Forward { .. } = va {
+                        prop_assert_ne!(crate::fuzzing::l4_checksum_ok(a.packet()), Some(false));
+                    }
+                }
+                prop_assert_eq!(drain(&mut fast), drain(&mut slow));
+                prop_assert_eq!(fast.poll_timeout(), slow.poll_timeout());
+            }
+            let f = ListFormat { stats: true, exact: true, ..ListFormat::default() };
+            prop_assert_eq!(list(&fast.snapshot(now), &f), list(&slow.snapshot(now), &f));
+            prop_assert_eq!(list_conns(&fast.snapshot(now), true), list_conns(&slow.snapshot(now), true));
+        }
+    }
+}
