@@ -107,7 +107,7 @@ impl TcpState {
     /// RST, else SYN, else FIN, else ACK picks the row; a packet with none of them moves
     /// the connection to CLOSE. `secure` selects the secure_tcp table.
     #[must_use]
-    #[inline]
+    #[inline(always)]
     pub fn next(self, dir: Direction, flags: u8, secure: bool) -> Self {
         use crate::wire::tcp::flags as f;
         let event = if flags & f::RST != 0 {

@@ -185,6 +185,7 @@ impl ConnTable {
 
     /// The record behind `id`.
     #[must_use]
+    #[inline(always)]
     pub fn get(&self, id: ConnId) -> Option<&Conn> {
         let i = id.0 as usize;
         (self.live.get(i) == Some(&true)).then(|| &self.conns[i])
@@ -209,13 +210,13 @@ impl ConnTable {
     }
 
     /// The tick `timeout` after `now` (setting the epoch from `now` on first use).
-    #[inline]
+    #[inline(always)]
     fn deadline(&mut self, now: Instant, timeout: Duration) -> u32 {
         self.epoch.get_or_insert(now);
         self.ticks(now + timeout)
     }
 
-    #[inline]
+    #[inline(always)]
     fn ticks(&mut self, t: Instant) -> u32 {
         let epoch = *self.epoch.get_or_insert(t);
         // Truncating on purpose: ticks wrap, and every comparison is wrap-aware. (64-bit

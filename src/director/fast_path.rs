@@ -49,7 +49,7 @@ fn be16(pkt: &[u8], at: usize) -> u16 {
 impl Director {
     /// Handles `buf` if it is a TCP or UDP packet of a known connection that needs
     /// nothing unusual; `None` (nothing changed) otherwise.
-    #[inline]
+    #[inline(always)]
     pub(super) fn fast_path<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         now: Instant,
@@ -92,7 +92,7 @@ impl Director {
         self.fast_in(now, buf, &l, flags, id)
     }
 
-    #[inline]
+    #[inline(always)]
     fn fast_in<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         now: Instant,
@@ -138,7 +138,7 @@ impl Director {
         }
         let pkt = buf.packet_mut();
         if let (ForwardMethod::Nat, IpAddr::V4(a)) = (method, daddr)
-            && nat::fast_v4_ttl(pkt, Side::Dst, a.to_bits(), dport, true)
+            && nat::fast_v4_lean(pkt, l, Side::Dst, a.to_bits(), dport, true)
         {
             return Some(Verdict::Forward {
                 next_hop: daddr,
@@ -190,7 +190,7 @@ impl Director {
         self.transition_by(now, id, l.protocol, tcp_flags, &[], Direction::Output);
         let pkt = buf.packet_mut();
         let done = match vaddr {
-            IpAddr::V4(a) => nat::fast_v4_ttl(pkt, Side::Src, a.to_bits(), vport, true),
+            IpAddr::V4(a) => nat::fast_v4_lean(pkt, l, Side::Src, a.to_bits(), vport, true),
             IpAddr::V6(_) => false,
         };
         if !done {

@@ -205,16 +205,13 @@ pub(crate) fn fast_v4_ttl(pkt: &mut [u8], side: Side, addr: u32, port: u16, dec_
         return false;
     }
     let protocol = hdr[9];
-    if dec_ttl && hdr[8] <= 1 {
-        return false;
-    }
-    let (ip, l4) = pkt[..total].split_at_mut(hl);
-    let (csum_at, is_udp) = match protocol {
+    let (_, l4) = pkt[..total].split_at(hl);
+    let is_udp = match protocol {
         proto::TCP => match l4.first_chunk::<{ tcp::MIN_HEADER_LEN }>() {
             Some(t)
                 if (tcp::MIN_HEADER_LEN..=l4.len()).contains(&(usize::from(t[12] >> 4) * 4)) =>
             {
-                (tcp::CHECKSUM_OFFSET, false)
+                false
             }
             _ => return false,
         },
@@ -223,13 +220,57 @@ pub(crate) fn fast_v4_ttl(pkt: &mut [u8], side: Side, addr: u32, port: u16, dec_
                 if (udp::HEADER_LEN..=l4.len())
                     .contains(&usize::from(u16::from_be_bytes([u[4], u[5]]))) =>
             {
-                (udp::CHECKSUM_OFFSET, true)
+                true
             }
             _ => return false,
         },
         _ => return false,
     };
-    let l4 = &mut l4[..csum_at + 2]; // checked above: TCP has 20 bytes, UDP 8
+    write_v4(&mut pkt[..total], is_udp, side, addr, port, dec_ttl)
+}
+
+/// [`fast_v4_ttl`] for a packet the lean parse accepted (an IPv4 header without options,
+/// valid, and a complete TCP or UDP header): no second validation. Declines, writing
+/// nothing, anything else.
+#[inline(always)]
+pub(crate) fn fast_v4_lean(
+    pkt: &mut [u8],
+    l: &crate::wire::lean::Lean,
+    side: Side,
+    addr: u32,
+    port: u16,
+    dec_ttl: bool,
+) -> bool {
+    if l.family != crate::wire::Family::V4 || l.l4_offset != ipv4::MIN_HEADER_LEN {
+        return false;
+    }
+    let is_udp = match l.protocol {
+        proto::TCP => false,
+        proto::UDP => true,
+        _ => return false,
+    };
+    match pkt.get_mut(..l.l3_len) {
+        Some(p) => write_v4(p, is_udp, side, addr, port, dec_ttl),
+        None => false,
+    }
+}
+
+/// The write half of the IPv4 TCP/UDP NAT fast path over `pkt`, exactly the IP packet,
+/// whose 20-byte IP header and transport header were validated.
+#[inline(always)]
+fn write_v4(pkt: &mut [u8], is_udp: bool, side: Side, addr: u32, port: u16, dec_ttl: bool) -> bool {
+    let csum_at = if is_udp {
+        udp::CHECKSUM_OFFSET
+    } else {
+        tcp::CHECKSUM_OFFSET
+    };
+    if dec_ttl && pkt.get(8).is_none_or(|&t| t <= 1) {
+        return false;
+    }
+    let (ip, l4) = pkt.split_at_mut(ipv4::MIN_HEADER_LEN.min(pkt.len()));
+    let Some(l4) = l4.get_mut(..csum_at + 2) else {
+        return false;
+    };
     let (addr_at, port_at) = match side {
         Side::Dst => (16, 2),
         Side::Src => (12, 0),
