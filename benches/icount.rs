@@ -17,6 +17,7 @@ pub const KINDS: &[&str] = &[
     "gue_encap",
     "dr_macs",
     "director_established",
+    "director_new_connection",
 ];
 
 fn run(kind: &str, n: u64) {
@@ -109,6 +110,52 @@ fn run(kind: &str, n: u64) {
                 buf.set_range(start, start + 64).unwrap();
                 buf.packet_mut().copy_from_slice(&acks[(i % 1024) as usize]);
                 let _ = black_box(d.handle_packet(now, &mut buf, lvs::PacketMeta::default()));
+            }
+        }
+        "director_new_connection" => {
+            // SYNs from new clients to a wlc NAT service of 100 servers; every 1024 of
+            // them the clock moves on 61 s and their connections expire (amortised here).
+            use lvs::service::{Protocol, SchedulerName, ServiceConfig, ServiceKey};
+            let mut d = lvs::Director::new(
+                lvs::Config {
+                    conn_capacity: 1 << 16,
+                    ..lvs::Config::default()
+                },
+                [1; 32],
+            );
+            let mut s = ServiceConfig::new(ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: IpAddr::from([192, 0, 2, 1]),
+                port: 80,
+            });
+            s.scheduler = SchedulerName::Wlc;
+            let id = d.add_service(s).unwrap();
+            for r in 0..100u8 {
+                let rs = lvs::scheduler::RealServerConfig::new(IpAddr::from([10, 200, 0, r]), 8080)
+                    .weight(1 + u32::from(r % 5));
+                d.add_server(id, rs).unwrap();
+            }
+            let mut now = lvs::Instant::from_secs(1000);
+            let mut buf = lvs::PacketBuf::with_headroom(64, &pkt);
+            let start = buf.headroom();
+            let syns: Vec<[u8; 64]> = (0..1024u32)
+                .map(|i| {
+                    let mut p = pkt;
+                    let a = IpAddr::from([10, 1, (i >> 8) as u8, i as u8]);
+                    nat::outbound(&mut p, a, 1024 + (i % 50000) as u16).unwrap();
+                    p
+                })
+                .collect();
+            for i in 0..n {
+                buf.set_range(start, start + 64).unwrap();
+                buf.packet_mut().copy_from_slice(&syns[(i % 1024) as usize]);
+                let _ = black_box(d.handle_packet(now, &mut buf, lvs::PacketMeta::default()));
+                if i % 1024 == 1023 {
+                    while d.poll_event().is_some() {}
+                    now += std::time::Duration::from_secs(61);
+                    d.handle_timeout(now);
+                    while d.poll_event().is_some() {}
+                }
             }
         }
         other => panic!("unknown kind {other}; one of {KINDS:?}"),

@@ -655,8 +655,10 @@ impl ConnTable {
                 } else if !on_expire(self, ConnId(cur)) {
                     let i = cur as usize;
                     if self.live[i] && self.conns[i].t_prev == NIL && self.conns[i].t_next == NIL {
-                        // Kept but not re-armed: try again next tick.
-                        let e = t.wrapping_add(1);
+                        // Kept but not re-armed: offer it again on the next call, not on
+                        // every tick of this one (a long jump would otherwise offer it
+                        // once per tick).
+                        let e = target.wrapping_add(1);
                         self.conns[i].expires = e;
                         self.file(cur, e);
                     }
@@ -962,6 +964,31 @@ mod tests {
         assert_eq!(gone, [short, touched, long]);
         assert!(t.is_empty());
         assert_eq!(t.next_timeout(), None);
+    }
+
+    #[test]
+    fn a_record_kept_unarmed_is_offered_once_per_call() {
+        // The director keeps due records in the table during the walk and removes them
+        // afterwards: a jump of many ticks must offer each once, not once per tick.
+        let t0 = Instant::from_secs(10);
+        let mut t = ConnTable::new(64, [2; 16]);
+        for port in 0..50 {
+            t.insert(conn("198.51.100.1", port), t0, Duration::from_secs(1))
+                .unwrap();
+        }
+        let mut offered = 0;
+        t.expire(t0 + Duration::from_secs(61), |_, _| {
+            offered += 1;
+            false
+        });
+        assert_eq!(offered, 50);
+        let mut again = Vec::new();
+        t.expire(t0 + Duration::from_secs(62), |_, id| {
+            again.push(id);
+            true
+        });
+        assert_eq!(again.len(), 50, "still due on the next call");
+        assert!(t.is_empty());
     }
 
     #[test]

@@ -361,6 +361,8 @@ pub struct Director {
     /// The established-connection fast path (off only in tests that compare it with the
     /// general path).
     fast_path_on: bool,
+    /// Scratch list of records due in [`Director::handle_timeout`].
+    expired: Vec<ConnId>,
     /// Some defence mode is configured (the defence timer runs).
     defense_cfg: bool,
 }
@@ -405,6 +407,7 @@ impl Director {
             ip_id: 0,
             scratch: vec![0u8; icmp_reply::ICMPV6_ERROR_MAX],
             fast_path_on: true,
+            expired: Vec::new(),
             defense_cfg,
         }
     }
@@ -1637,7 +1640,9 @@ impl Director {
     /// (every 1 s) that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.arm_timers(now);
-        let mut expired: Vec<(ConnId, bool)> = Vec::new();
+        // Due records are collected, then removed with the accounting only the director
+        // can do; the list is kept between calls, so expiry allocates nothing once warm.
+        let mut expired = core::mem::take(&mut self.expired);
         self.conns.expire(now, |t, id| {
             let Some(c) = t.get(id) else { return true };
             if c.n_control() > 0 {
@@ -1645,12 +1650,14 @@ impl Director {
                 t.touch(id, now, TEMPLATE_EXPIRE_LATER);
                 return false;
             }
-            expired.push((id, c.is_template()));
+            expired.push(id);
             false
         });
-        for (id, _) in expired {
+        for &id in &expired {
             self.remove_conn(id);
         }
+        expired.clear();
+        self.expired = expired;
         // Catch up run by run, as the kernel's timers would have fired; after a long gap
         // (a capture's pause) the averages have decayed to nothing, so skip ahead.
         const MAX_CATCH_UP: u32 = 64;
