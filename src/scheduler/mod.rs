@@ -39,6 +39,7 @@ pub use dest::{DestId, DestList, ForwardMethod, PoolError, RealServer, RealServe
 use crate::time::Instant;
 use crate::wire::{PacketSummary, proto};
 use core::net::IpAddr;
+use smallvec::SmallVec;
 
 /// What a scheduler sees of a new connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,13 +115,31 @@ pub trait Scheduler: core::fmt::Debug + Send {
     fn load_changed(&mut self, dests: &DestList, id: DestId) {
         let _ = (dests, id);
     }
+
+    /// The counters of many servers changed (after a burst of expiries): as
+    /// [`Scheduler::load_changed`] for each server, which is what it does by default.
+    fn loads_changed(&mut self, dests: &DestList) {
+        for d in dests.iter() {
+            self.load_changed(dests, d.id());
+        }
+    }
 }
+
+/// Counter changes a [`Pool`] holds back until the scheduler next picks: up to this many
+/// servers one by one, beyond it all at once.
+const PENDING_MAX: usize = 16;
 
 /// A service's real servers and its scheduler, kept in step.
 #[derive(Debug)]
 pub struct Pool {
     dests: DestList,
     sched: Box<dyn Scheduler>,
+    /// Servers whose counters changed since the scheduler last picked: a new connection
+    /// changes its server's counters twice (bound inactive, then active on SYN_RECV) and
+    /// expiries come in bursts, so the scheduler hears of them once, just before it picks.
+    pending: SmallVec<[DestId; PENDING_MAX]>,
+    /// More than `PENDING_MAX` servers changed: tell the scheduler about all of them.
+    pending_all: bool,
 }
 
 impl Pool {
@@ -130,6 +149,36 @@ impl Pool {
         Self {
             dests: DestList::default(),
             sched,
+            pending: SmallVec::new(),
+            pending_all: false,
+        }
+    }
+
+    /// Notes that `id`'s counters changed.
+    #[inline]
+    fn changed(&mut self, id: DestId) {
+        if self.pending_all || self.pending.contains(&id) {
+            return;
+        }
+        if self.pending.len() == PENDING_MAX {
+            self.pending_all = true;
+            self.pending.clear();
+        } else {
+            self.pending.push(id);
+        }
+    }
+
+    /// Tells the scheduler of the counter changes it has not heard of.
+    #[inline]
+    fn flush(&mut self) {
+        if self.pending_all {
+            self.pending_all = false;
+            self.sched.loads_changed(&self.dests);
+        }
+        for id in self.pending.drain(..) {
+            if self.dests.get(id).is_some() {
+                self.sched.load_changed(&self.dests, id);
+            }
         }
     }
 
@@ -149,6 +198,8 @@ impl Pool {
     /// starts fresh and is told about every server, tail first, as if they had been added
     /// in their original order).
     pub fn set_scheduler(&mut self, sched: Box<dyn Scheduler>) {
+        self.pending.clear();
+        self.pending_all = false;
         self.sched = sched;
         let ids: Vec<DestId> = self.dests.iter().map(|d| d.id()).collect();
         for id in ids.into_iter().rev() {
@@ -162,6 +213,7 @@ impl Pool {
     /// [`PoolError::Exists`] for a duplicate address and port; [`PoolError::Range`] for a
     /// weight above 65535 or a lower threshold above the upper one.
     pub fn add(&mut self, cfg: RealServerConfig) -> Result<DestId, PoolError> {
+        self.flush();
         let id = self.dests.add(cfg)?;
         self.sched.dest_added(&self.dests, id);
         Ok(id)
@@ -178,6 +230,7 @@ impl Pool {
         u_threshold: u32,
         l_threshold: u32,
     ) -> Result<(), PoolError> {
+        self.flush();
         self.dests.edit(id, weight, u_threshold, l_threshold)?;
         self.sched.dest_updated(&self.dests, id);
         Ok(())
@@ -191,6 +244,7 @@ impl Pool {
         if self.dests.get(id).is_none() {
             return Err(PoolError::NotFound);
         }
+        self.flush();
         self.sched.dest_removing(&self.dests, id);
         let d = self.dests.remove(id)?;
         self.sched.dest_removed(&self.dests, id);
@@ -200,6 +254,7 @@ impl Pool {
     /// Picks a real server for a new connection.
     #[must_use]
     pub fn schedule(&mut self, input: &SchedInput, now: Instant) -> Option<DestId> {
+        self.flush();
         self.sched.schedule(&self.dests, input, now)
     }
 
@@ -210,7 +265,7 @@ impl Pool {
     /// [`PoolError::NotFound`] for an unknown id.
     pub fn bind(&mut self, id: DestId, kind: ConnCount) -> Result<(), PoolError> {
         self.dests.bind(id, kind)?;
-        self.sched.load_changed(&self.dests, id);
+        self.changed(id);
         Ok(())
     }
 
@@ -220,7 +275,7 @@ impl Pool {
     /// [`PoolError::NotFound`] for an unknown id.
     pub fn unbind(&mut self, id: DestId, kind: ConnCount) -> Result<(), PoolError> {
         self.dests.unbind(id, kind)?;
-        self.sched.load_changed(&self.dests, id);
+        self.changed(id);
         Ok(())
     }
 
@@ -237,7 +292,7 @@ impl Pool {
         to: ConnCount,
     ) -> Result<(), PoolError> {
         self.dests.transfer(id, from, to)?;
-        self.sched.load_changed(&self.dests, id);
+        self.changed(id);
         Ok(())
     }
 
@@ -303,5 +358,37 @@ pub fn build(
         N::Sh => Box::new(sh::Sh::new(f1, f2)),
         N::Mh => Box::new(mh::Mh::new(f1, f2)),
         N::Twos => Box::new(twos::Twos::new(seed)),
+    }
+}
+
+#[cfg(test)]
+mod pending_tests {
+    use super::test_support::{input, pool};
+    use super::{ConnCount, wlc};
+    use crate::time::Instant;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Counter changes held back until the next pick, one by one or (past
+        /// `PENDING_MAX` servers) all at once, give the pick the kernel's scan gives.
+        #[test]
+        fn deferred_counter_changes_pick_as_the_scan(
+            weights in proptest::collection::vec(0u32..5, 1..40),
+            rounds in proptest::collection::vec(proptest::collection::vec((any::<usize>(), 0u8..3), 0..60), 1..8),
+        ) {
+            let (mut p, ids) = pool(wlc::Wlc::new(), &weights);
+            for ops in rounds {
+                for (at, op) in ops {
+                    let id = ids[at % ids.len()];
+                    let _ = match op {
+                        0 => p.bind(id, ConnCount::Inactive),
+                        1 => p.transfer(id, ConnCount::Inactive, ConnCount::Active),
+                        _ => p.unbind(id, ConnCount::Active),
+                    };
+                }
+                let scan = wlc::linear_scan(p.dests());
+                prop_assert_eq!(p.schedule(&input(), Instant::ZERO), scan);
+            }
+        }
     }
 }

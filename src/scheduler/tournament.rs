@@ -90,6 +90,11 @@ impl<R: RankedScheduler> Scheduler for TreeScheduler<R> {
     fn load_changed(&mut self, dests: &DestList, id: DestId) {
         self.tree.update(dests, id);
     }
+
+    fn loads_changed(&mut self, dests: &DestList) {
+        // Rebuilt in O(n) at the next pick: cheaper than one O(log n) walk per server.
+        self.tree.invalidate(dests);
+    }
 }
 
 /// No candidate under this node.
@@ -237,9 +242,17 @@ impl<R: Rank> Tournament<R> {
         } else {
             NONE
         };
+        let leaf = u32::try_from(pos).unwrap_or(NONE);
         while i > 1 {
             i /= 2;
-            self.nodes[i] = self.winner(self.nodes[2 * i], self.nodes[2 * i + 1]);
+            let old = self.nodes[i];
+            let new = self.winner(self.nodes[2 * i], self.nodes[2 * i + 1]);
+            // Ancestors see only this node's winner and its key: if the winner is the
+            // same other server, nothing above changes.
+            if new == old && old != leaf {
+                return;
+            }
+            self.nodes[i] = new;
         }
     }
 
