@@ -20,7 +20,7 @@ use crate::forward::ttl;
 use crate::scheduler::{DestId, ForwardMethod};
 use crate::service::ServiceId;
 use crate::time::Instant;
-use crate::wire::lean::{self, Lean};
+use crate::wire::lean::Lean;
 use crate::wire::{Family, proto, tcp};
 use core::net::IpAddr;
 
@@ -54,12 +54,12 @@ impl Director {
         &mut self,
         now: Instant,
         buf: &mut PacketBuf<B>,
+        l: &Lean,
     ) -> Option<Verdict> {
         if !self.fast_path_on {
             return None;
         }
         let pkt = buf.packet();
-        let l = lean::parse(pkt)?;
         if !l.has_ports || (l.protocol != proto::TCP && l.protocol != proto::UDP) {
             return None;
         }
@@ -80,7 +80,7 @@ impl Director {
             self.conns
                 .lookup_out_packed(l.protocol, (&src, v6), sport, (&dst, v6), dport)
         {
-            return self.fast_reply(now, buf, &l, flags, id);
+            return self.fast_reply(now, buf, l, flags, id);
         }
         // A SYN may reuse or replace an old connection: the general path decides.
         if l.protocol == proto::TCP && flags & tcp::flags::SYN != 0 {
@@ -89,7 +89,7 @@ impl Director {
         let id = self
             .conns
             .lookup_in_packed(l.protocol, (&src, v6), sport, (&dst, v6), dport)?;
-        self.fast_in(now, buf, &l, flags, id)
+        self.fast_in(now, buf, l, flags, id)
     }
 
     #[inline(always)]
@@ -374,23 +374,30 @@ mod tests {
             let cl = client(c, a.is_ipv6());
             let syn = packet(cl, (a, p), tcp, 0x02, 64, 0);
             let mut b = PacketBuf::with_headroom(64, &syn);
+            let l = crate::wire::lean::parse(&syn).unwrap();
             assert!(
-                d.fast_path(now, &mut b).is_none(),
+                d.fast_path(now, &mut b, &l).is_none(),
                 "a SYN is the general path's"
             );
             let v = d.handle_packet(now, &mut b, PacketMeta::default());
             assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
             let ack = packet(cl, (a, p), tcp, 0x10, 64, 20);
             let mut b = PacketBuf::with_headroom(64, &ack);
-            let v = d.fast_path(now, &mut b).expect("established packet");
+            let l = crate::wire::lean::parse(&ack).unwrap();
+            let v = d.fast_path(now, &mut b, &l).expect("established packet");
             assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
             taken += 1;
             let rs = server_of(&d, cl, (a, p)).unwrap();
             let reply = packet(rs, cl, tcp, 0x10, 64, 20);
             let mut b = PacketBuf::with_headroom(64, &reply);
+            let l = crate::wire::lean::parse(&reply).unwrap();
             let nat = matches!(rs.0, IpAddr::V4(x) if x.octets()[3] <= 3)
                 || rs.0 == "2001:db8:1::2".parse::<IpAddr>().unwrap();
-            assert_eq!(d.fast_path(now, &mut b).is_some(), nat, "reply from {rs:?}");
+            assert_eq!(
+                d.fast_path(now, &mut b, &l).is_some(),
+                nat,
+                "reply from {rs:?}"
+            );
         }
         assert_eq!(taken, 7);
     }

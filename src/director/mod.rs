@@ -678,10 +678,18 @@ impl Director {
         meta: PacketMeta,
     ) -> Verdict {
         self.arm_timers(now);
-        if let Some(v) = self.fast_path(now, buf) {
+        let lean = crate::wire::lean::parse(buf.packet());
+        if let Some(l) = &lean
+            && let Some(v) = self.fast_path(now, buf, l)
+        {
             return v;
         }
-        let s = match PacketSummary::parse(buf.packet()) {
+        // What the fast path declined, without parsing the common packet twice.
+        let parsed = match lean {
+            Some(l) => Ok(l.summary(buf.packet())),
+            None => PacketSummary::parse(buf.packet()),
+        };
+        let s = match parsed {
             Ok(s) => s,
             Err(e) => return Verdict::Drop(DropReason::Malformed(e)),
         };
