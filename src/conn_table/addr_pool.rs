@@ -30,6 +30,8 @@ pub(crate) struct AddrPool {
     /// One bit per 4096 hash values, set for every interned address: most packets'
     /// addresses are not interned, and this answers that without probing.
     maybe: Box<[u64; 64]>,
+    /// Addresses freed since the filter was last redrawn.
+    stale: usize,
 }
 
 #[inline(always)]
@@ -49,6 +51,7 @@ impl AddrPool {
             live: 0,
             free: Vec::new(),
             maybe: Box::new([0; 64]),
+            stale: 0,
         }
     }
 
@@ -176,11 +179,17 @@ impl AddrPool {
         self.slots[hole] = EMPTY;
         self.live -= 1;
         self.free.push(id);
-        *self.maybe = [0; 64];
-        for e in &self.entries {
-            if e.refs > 0 {
-                let bit = home(&e.packed, e.v6, 4095);
-                self.maybe[bit / 64] |= 1 << (bit % 64);
+        // The filter keeps the freed address's bit (a false "maybe" costs one probe);
+        // it is redrawn once stale bits could outnumber live ones, amortised O(1).
+        self.stale += 1;
+        if self.stale > self.live + 64 {
+            self.stale = 0;
+            *self.maybe = [0; 64];
+            for e in &self.entries {
+                if e.refs > 0 {
+                    let bit = home(&e.packed, e.v6, 4095);
+                    self.maybe[bit / 64] |= 1 << (bit % 64);
+                }
             }
         }
     }

@@ -443,6 +443,20 @@ impl ConnTable {
         Ok(ConnId(id))
     }
 
+    /// Keeps `a` interned while it is configured (a virtual or real-server address), so
+    /// that its last connection leaving does not free it only for the next to intern it
+    /// again.
+    pub(crate) fn pin_addr(&mut self, a: IpAddr) {
+        self.addrs.intern(a);
+    }
+
+    /// Undoes one [`ConnTable::pin_addr`].
+    pub(crate) fn unpin_addr(&mut self, a: IpAddr) {
+        if let Some(id) = self.addrs.find(a) {
+            self.addrs.release(id);
+        }
+    }
+
     /// The live record behind `id`, for the engine's per-packet updates; fields that key
     /// the record (addresses, ports, protocol, TEMPLATE / NO_CPORT / CLIENT_V6) must not
     /// be changed through it.

@@ -495,6 +495,7 @@ impl Director {
                 port,
             } => {
                 self.by_addr.insert((protocol.number(), addr, port), id);
+                self.conns.pin_addr(addr);
                 if protocol == Protocol::Tcp && port == crate::persistence::FTP_PORT {
                     self.ftp_services += 1;
                 }
@@ -556,6 +557,7 @@ impl Director {
                 port,
             } => {
                 self.by_addr.remove(&(protocol.number(), addr, port));
+                self.conns.unpin_addr(addr);
                 if protocol == Protocol::Tcp && port == crate::persistence::FTP_PORT {
                     self.ftp_services -= 1;
                 }
@@ -575,6 +577,9 @@ impl Director {
             .collect();
         for c in doomed {
             self.conns.remove(c);
+        }
+        for d in svc.pool.dests().iter() {
+            self.conns.unpin_addr(d.addr());
         }
         Ok(())
     }
@@ -619,8 +624,10 @@ impl Director {
         let svc = self.services[id.0 as usize]
             .as_mut()
             .ok_or(ConfigError::NoService)?;
+        let addr = cfg.addr;
         let d = svc.pool.add(cfg)?;
         *svc.dest_stats_mut(d) = Stats::default();
+        self.conns.pin_addr(addr);
         Ok(d)
     }
 
@@ -664,7 +671,8 @@ impl Director {
             .get_mut(id.0 as usize)
             .and_then(Option::as_mut)
             .ok_or(ConfigError::NoService)?;
-        svc.pool.remove(d)?;
+        let gone = svc.pool.remove(d)?;
+        self.conns.unpin_addr(gone.addr());
         Ok(())
     }
 
