@@ -12,16 +12,17 @@
 //! property test drives two directors, one with the fast path switched off, through the
 //! same packets and compares everything.
 
-use super::{Director, TtlBytes, Verdict};
+use super::{Director, Flow, PacketMeta, TtlBytes, Verdict};
 use crate::buf::PacketBuf;
 use crate::conn_table::{ConnFlags, ConnId, Direction};
 use crate::forward::nat::{self, Side};
 use crate::forward::ttl;
+use crate::scheduler::SchedInput;
 use crate::scheduler::{DestId, ForwardMethod};
 use crate::service::ServiceId;
 use crate::time::Instant;
 use crate::wire::lean::Lean;
-use crate::wire::{Family, proto, tcp};
+use crate::wire::{Family, Ports, proto, tcp};
 use core::net::IpAddr;
 
 /// An IPv4 address as the connection table packs it (IPv4-mapped IPv6).
@@ -55,6 +56,7 @@ impl Director {
         now: Instant,
         buf: &mut PacketBuf<B>,
         l: &Lean,
+        meta: PacketMeta,
     ) -> Option<Verdict> {
         if !self.fast_path_on {
             return None;
@@ -82,14 +84,86 @@ impl Director {
         {
             return self.fast_reply(now, buf, l, flags, id);
         }
-        // A SYN may reuse or replace an old connection: the general path decides.
-        if l.protocol == proto::TCP && flags & tcp::flags::SYN != 0 {
+        match self
+            .conns
+            .lookup_in_packed(l.protocol, (&src, v6), sport, (&dst, v6), dport)
+        {
+            // A SYN may reuse or replace an old connection: the general path decides.
+            Some(_) if l.protocol == proto::TCP && flags & tcp::flags::SYN != 0 => None,
+            Some(id) => self.fast_in(now, buf, l, flags, id),
+            None => self.fast_new(now, buf, l, flags, meta, (sport, dport)),
+        }
+    }
+
+    /// A packet that may start a connection to a plain service (found by protocol,
+    /// address and port; not persistent, not one-packet): scheduled, recorded and sent
+    /// here. Firewall marks, persistence, FTP and port-zero rules, sloppy TCP and the
+    /// `drop_packet` defence are the general path's.
+    #[inline(always)]
+    fn fast_new<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        l: &Lean,
+        tcp_flags: u8,
+        meta: PacketMeta,
+        (sport, dport): (u16, u16),
+    ) -> Option<Verdict> {
+        if meta.fwmark != 0 || self.drop_packet_on {
             return None;
         }
-        let id = self
-            .conns
-            .lookup_in_packed(l.protocol, (&src, v6), sport, (&dst, v6), dport)?;
-        self.fast_in(now, buf, l, flags, id)
+        if l.protocol == proto::TCP
+            && (tcp_flags & tcp::flags::SYN == 0 || tcp_flags & tcp::flags::RST != 0 || sport == 20)
+        {
+            return None;
+        }
+        let pkt = buf.packet();
+        let (src, dst) = match l.family {
+            Family::V4 => (
+                IpAddr::from(<[u8; 4]>::try_from(&pkt[12..16]).ok()?),
+                IpAddr::from(<[u8; 4]>::try_from(&pkt[16..20]).ok()?),
+            ),
+            Family::V6 => (
+                IpAddr::from(<[u8; 16]>::try_from(&pkt[8..24]).ok()?),
+                IpAddr::from(<[u8; 16]>::try_from(&pkt[24..40]).ok()?),
+            ),
+        };
+        let sid = *self.by_addr.get(&(l.protocol, dst, dport))?;
+        let svc = self.services.get_mut(sid.0 as usize)?.as_mut()?;
+        if svc.cfg.persistence.is_some() || (svc.cfg.one_packet && l.protocol == proto::UDP) {
+            return None;
+        }
+        // From here on the packet is this path's: the scheduler's pick changes its state.
+        let input = SchedInput {
+            protocol: l.protocol,
+            src,
+            dst,
+            src_port: sport,
+            dst_port: dport,
+            fwmark: 0,
+        };
+        let Some(d) = svc.pool.schedule(&input, now) else {
+            let s = l.summary(buf.packet());
+            return Some(self.leave(buf, &s, sid));
+        };
+        let flow = Flow {
+            protocol: l.protocol,
+            src,
+            dst,
+            ports: Ports {
+                src: sport,
+                dst: dport,
+            },
+        };
+        let id = match self.new_conn_for(now, sid, d, &flow, None, false) {
+            Ok(id) => id,
+            Err(v) => return Some(v),
+        };
+        if let Some(v) = self.fast_in(now, buf, l, tcp_flags, id) {
+            return Some(v);
+        }
+        let s = l.summary(buf.packet());
+        Some(self.in_path(now, buf, &s, id))
     }
 
     #[inline(always)]
@@ -236,12 +310,19 @@ mod tests {
 -A -t 192.0.2.1:443 -s sh -p 60
 -a -t 192.0.2.1:443 -r 10.0.0.2:443 -m -w 1
 -a -t 192.0.2.1:443 -r 10.0.0.3:443 -m -w 1
+-A -u 192.0.2.1:123 -s sh -b sh-port
+-a -u 192.0.2.1:123 -r 10.0.0.2:123 -m -w 1
+-a -u 192.0.2.1:123 -r 10.0.0.3:123 -m -w 3
+-A -u 192.0.2.1:514 -s rr -o
+-a -u 192.0.2.1:514 -r 10.0.0.2:514 -m -w 1
+-a -u 192.0.2.1:514 -r 10.0.0.3:514 -g -w 1
 ";
 
     /// What a step of a scenario does.
     #[derive(Debug, Clone)]
     enum Op {
-        /// A client packet: client, service (0 TCP/80, 1 UDP/53, 2 TCP6/80, 3 TCP/443),
+        /// A client packet: client, service (0 TCP/80, 1 UDP/53, 2 TCP6/80, 3 TCP/443
+        /// persistent, 4 UDP/123 sh by port, 5 UDP/514 one-packet),
         /// TCP flags, TTL, payload length.
         Client(u8, u8, u8, u8, u16),
         /// A reply from the real server of the client's connection, if it has one.
@@ -267,11 +348,11 @@ mod tests {
         let ttl = prop_oneof![Just(64u8), Just(1), Just(2), Just(0)];
         let len = prop_oneof![Just(0u16), Just(100), Just(1460), Just(1500)];
         let op = prop_oneof![
-            6 => (0u8..6, 0u8..4, flags.clone(), ttl.clone(), len).prop_map(|(c, s, f, t, l)| Op::Client(c, s, f, t, l)),
-            3 => (0u8..6, 0u8..4, flags, ttl).prop_map(|(c, s, f, t)| Op::Reply(c, s, f, t)),
+            6 => (0u8..6, 0u8..6, flags.clone(), ttl.clone(), len).prop_map(|(c, s, f, t, l)| Op::Client(c, s, f, t, l)),
+            3 => (0u8..6, 0u8..6, flags, ttl).prop_map(|(c, s, f, t)| Op::Reply(c, s, f, t)),
             1 => (0u32..200_000).prop_map(Op::Wait),
-            1 => (0u8..4).prop_map(Op::Quiesce),
-            1 => (0u8..4).prop_map(Op::Remove),
+            1 => (0u8..6).prop_map(Op::Quiesce),
+            1 => (0u8..6).prop_map(Op::Remove),
         ];
         proptest::collection::vec(op, 1..80)
     }
@@ -281,7 +362,9 @@ mod tests {
             0 => (IpAddr::from([192, 0, 2, 1]), 80, true),
             1 => (IpAddr::from([192, 0, 2, 1]), 53, false),
             2 => ("2001:db8::1".parse().unwrap(), 80, true),
-            _ => (IpAddr::from([192, 0, 2, 1]), 443, true),
+            3 => (IpAddr::from([192, 0, 2, 1]), 443, true),
+            4 => (IpAddr::from([192, 0, 2, 1]), 123, false),
+            _ => (IpAddr::from([192, 0, 2, 1]), 514, false),
         }
     }
 
@@ -362,8 +445,8 @@ mod tests {
         core::iter::from_fn(|| d.poll_event()).collect()
     }
 
-    /// The fast path does take the packets it is for: client packets of NAT, DR and
-    /// tunnel connections and NAT replies, IPv4 and IPv6.
+    /// The fast path does take the packets it is for: new connections to plain services,
+    /// client packets of NAT, DR and tunnel connections and NAT replies, IPv4 and IPv6.
     #[test]
     fn takes_established_packets() {
         let mut d = director(true);
@@ -375,16 +458,16 @@ mod tests {
             let syn = packet(cl, (a, p), tcp, 0x02, 64, 0);
             let mut b = PacketBuf::with_headroom(64, &syn);
             let l = crate::wire::lean::parse(&syn).unwrap();
-            assert!(
-                d.fast_path(now, &mut b, &l).is_none(),
-                "a SYN is the general path's"
-            );
-            let v = d.handle_packet(now, &mut b, PacketMeta::default());
+            let v = d
+                .fast_path(now, &mut b, &l, PacketMeta::default())
+                .expect("a new connection to a plain service");
             assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
             let ack = packet(cl, (a, p), tcp, 0x10, 64, 20);
             let mut b = PacketBuf::with_headroom(64, &ack);
             let l = crate::wire::lean::parse(&ack).unwrap();
-            let v = d.fast_path(now, &mut b, &l).expect("established packet");
+            let v = d
+                .fast_path(now, &mut b, &l, PacketMeta::default())
+                .expect("established packet");
             assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
             taken += 1;
             let rs = server_of(&d, cl, (a, p)).unwrap();
@@ -394,7 +477,8 @@ mod tests {
             let nat = matches!(rs.0, IpAddr::V4(x) if x.octets()[3] <= 3)
                 || rs.0 == "2001:db8:1::2".parse::<IpAddr>().unwrap();
             assert_eq!(
-                d.fast_path(now, &mut b, &l).is_some(),
+                d.fast_path(now, &mut b, &l, PacketMeta::default())
+                    .is_some(),
                 nat,
                 "reply from {rs:?}"
             );

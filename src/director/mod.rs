@@ -688,7 +688,7 @@ impl Director {
         self.arm_timers(now);
         let lean = crate::wire::lean::parse(buf.packet());
         if let Some(l) = &lean
-            && let Some(v) = self.fast_path(now, buf, l)
+            && let Some(v) = self.fast_path(now, buf, l, meta)
         {
             return v;
         }
@@ -1002,11 +1002,32 @@ impl Director {
         template: Option<ConnId>,
         one_packet: bool,
     ) -> Result<ConnId, Verdict> {
+        let ports = s.ports.unwrap_or(crate::wire::Ports { src: 0, dst: 0 });
+        let flow = Flow {
+            protocol: s.protocol,
+            src: s.src,
+            dst: s.dst,
+            ports,
+        };
+        self.new_conn_for(now, sid, d, &flow, template, one_packet)
+    }
+
+    /// [`Director::new_conn`] from the packet's flow.
+    #[inline]
+    fn new_conn_for(
+        &mut self,
+        now: Instant,
+        sid: ServiceId,
+        d: DestId,
+        s: &Flow,
+        template: Option<ConnId>,
+        one_packet: bool,
+    ) -> Result<ConnId, Verdict> {
         let svc = self.services[sid.0 as usize]
             .as_ref()
             .ok_or(Verdict::Pass)?;
         let dest = svc.pool.dests().get(d).ok_or(Verdict::Pass)?;
-        let ports = s.ports.unwrap_or(crate::wire::Ports { src: 0, dst: 0 });
+        let ports = s.ports;
         let svc_port = match svc.cfg.key {
             ServiceKey::Addr { port, .. } => port,
             ServiceKey::Fwmark { .. } => 0,
@@ -2239,6 +2260,15 @@ mod rules_tests {
         assert_eq!(snap.services[0].dests[0].stats, want);
         assert_eq!(d.stats().reported_counters(), want);
     }
+}
+
+/// What a new connection is made from: a packet's protocol, addresses and ports.
+#[derive(Debug, Clone, Copy)]
+struct Flow {
+    protocol: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    ports: crate::wire::Ports,
 }
 
 /// The bytes a TTL decrement changes (IPv4 TTL and header checksum, IPv6 hop limit), kept
