@@ -100,16 +100,31 @@ impl<R: RankedScheduler> Scheduler for TreeScheduler<R> {
 /// No candidate under this node.
 const NONE: u32 = u32::MAX;
 
+/// A node of the tree: the winning position below it and its rank, kept together so a
+/// walk up the tree reads no other array.
+#[derive(Debug, Clone, Copy)]
+struct Node<R> {
+    /// Kernel list position, or [`NONE`] (then `key` is `None`).
+    pos: u32,
+    key: Option<R>,
+}
+
+impl<R> Node<R> {
+    const EMPTY: Self = Self {
+        pos: NONE,
+        key: None,
+    };
+}
+
 /// A tournament tree over a [`DestList`] ranked by `R`.
 #[derive(Debug, Clone)]
 pub struct Tournament<R> {
     /// Server handles by kernel list position.
     ids: Vec<DestId>,
-    /// Ranks by kernel list position (`None`: skipped by the scan).
-    keys: Vec<Option<R>>,
-    /// Implicit binary tree, root at 1, leaves at `size + position`; each node holds the
-    /// winning position below it or [`NONE`].
-    nodes: Vec<u32>,
+    /// Implicit binary tree, root at 1, leaves at `size + position` (a leaf's key is its
+    /// server's rank, `None` when the scan skips it); each node holds the winner below
+    /// it.
+    nodes: Vec<Node<R>>,
     /// Number of leaves (a power of two, at least 1).
     size: usize,
     /// Servers were added or removed since the last rebuild.
@@ -120,8 +135,7 @@ impl<R> Default for Tournament<R> {
     fn default() -> Self {
         Self {
             ids: Vec::new(),
-            keys: Vec::new(),
-            nodes: vec![NONE; 2],
+            nodes: vec![Node::EMPTY, Node::EMPTY],
             size: 1,
             stale: false,
         }
@@ -167,7 +181,7 @@ impl<R: Rank> Tournament<R> {
     /// [`Tournament::is_synced`].
     #[must_use]
     pub fn best(&self) -> Option<DestId> {
-        match self.nodes[1] {
+        match self.nodes[1].pos {
             NONE => None,
             p => Some(self.ids[p as usize]),
         }
@@ -179,7 +193,6 @@ impl<R: Rank> Tournament<R> {
         let n = dests.len();
         self.stale = true;
         self.ids.reserve(n.saturating_sub(self.ids.len()));
-        self.keys.reserve(n.saturating_sub(self.keys.len()));
         let nodes = 2 * n.next_power_of_two().max(1);
         self.nodes.reserve(nodes.saturating_sub(self.nodes.len()));
     }
@@ -190,7 +203,6 @@ impl<R: Rank> Tournament<R> {
         let n = dests.len();
         if self.stale
             && self.ids.capacity() >= n
-            && self.keys.capacity() >= n
             && self.nodes.capacity() >= 2 * n.next_power_of_two().max(1)
         {
             self.rebuild(dests);
@@ -202,16 +214,12 @@ impl<R: Rank> Tournament<R> {
     pub fn rebuild(&mut self, dests: &DestList) {
         let n = dests.len();
         self.ids.clear();
-        self.keys.clear();
         self.ids.extend(dests.iter().map(RealServer::id));
-        self.keys.extend(dests.iter().map(R::key));
         self.size = n.next_power_of_two().max(1);
         self.nodes.clear();
-        self.nodes.resize(2 * self.size, NONE);
-        for (p, k) in self.keys.iter().enumerate() {
-            if k.is_some() {
-                self.nodes[self.size + p] = u32::try_from(p).unwrap_or(NONE);
-            }
+        self.nodes.resize(2 * self.size, Node::EMPTY);
+        for (p, d) in dests.iter().enumerate() {
+            self.nodes[self.size + p] = Self::leaf(p, R::key(d));
         }
         for i in (1..self.size).rev() {
             self.nodes[i] = self.winner(self.nodes[2 * i], self.nodes[2 * i + 1]);
@@ -234,22 +242,16 @@ impl<R: Rank> Tournament<R> {
             self.invalidate(dests);
             return;
         };
-        let key = R::key(d);
-        self.keys[pos] = key;
         let mut i = self.size + pos;
-        self.nodes[i] = if key.is_some() {
-            u32::try_from(pos).unwrap_or(NONE)
-        } else {
-            NONE
-        };
+        self.nodes[i] = Self::leaf(pos, R::key(d));
         let leaf = u32::try_from(pos).unwrap_or(NONE);
         while i > 1 {
             i /= 2;
-            let old = self.nodes[i];
+            let old = self.nodes[i].pos;
             let new = self.winner(self.nodes[2 * i], self.nodes[2 * i + 1]);
             // Ancestors see only this node's winner and its key: if the winner is the
             // same other server, nothing above changes.
-            if new == old && old != leaf {
+            if new.pos == old && old != leaf {
                 return;
             }
             self.nodes[i] = new;
@@ -266,15 +268,19 @@ impl<R: Rank> Tournament<R> {
         }
     }
 
+    fn leaf(pos: usize, key: Option<R>) -> Node<R> {
+        match (u32::try_from(pos), key) {
+            (Ok(pos), Some(k)) => Node { pos, key: Some(k) },
+            _ => Node::EMPTY,
+        }
+    }
+
     /// The better of two subtree winners, `left` (earlier in the list) on ties.
-    fn winner(&self, left: u32, right: u32) -> u32 {
-        if left == NONE {
-            return right;
-        }
-        if right == NONE {
-            return left;
-        }
-        match (self.keys[left as usize], self.keys[right as usize]) {
+    #[inline]
+    fn winner(&self, left: Node<R>, right: Node<R>) -> Node<R> {
+        match (left.key, right.key) {
+            (None, _) => right,
+            (_, None) => left,
             (Some(l), Some(r)) if r.beats(l) => right,
             _ => left,
         }
@@ -283,8 +289,14 @@ impl<R: Rank> Tournament<R> {
 
 /// `a_num / a_den < b_num / b_den` for positive denominators, exactly (the kernel's
 /// `(s64)loh * w(d) > (s64)doh * w(least)` with `a` = d and `b` = least).
+#[inline]
 pub(crate) fn ratio_less(a_num: u64, a_den: u32, b_num: u64, b_den: u32) -> bool {
-    u128::from(b_num) * u128::from(a_den) > u128::from(a_num) * u128::from(b_den)
+    if (a_num | b_num) >> 32 == 0 {
+        // Both products fit 64 bits (the common case: under 2^24 active connections).
+        b_num * u64::from(a_den) > a_num * u64::from(b_den)
+    } else {
+        u128::from(b_num) * u128::from(a_den) > u128::from(a_num) * u128::from(b_den)
+    }
 }
 
 #[cfg(test)]
