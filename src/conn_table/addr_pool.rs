@@ -139,6 +139,22 @@ impl AddrPool {
         }
     }
 
+    /// Whether `id` is interned and is `a`'s id (checks a caller's cached id).
+    #[inline]
+    pub(crate) fn is_id_of(&self, id: u32, a: IpAddr) -> bool {
+        self.entries
+            .get(id as usize)
+            .is_some_and(|e| e.refs > 0 && e.addr == a)
+    }
+
+    /// Takes one more reference to an interned `id`.
+    #[inline]
+    pub(crate) fn add_ref(&mut self, id: u32) {
+        if let Some(e) = self.entries.get_mut(id as usize) {
+            e.refs += 1;
+        }
+    }
+
     /// Drops a reference; the last one frees the id.
     pub(crate) fn release(&mut self, id: u32) {
         let Some(e) = self.entries.get_mut(id as usize) else {

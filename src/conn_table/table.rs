@@ -381,6 +381,19 @@ impl ConnTable {
         now: Instant,
         timeout: Duration,
     ) -> Result<ConnId, TableFull> {
+        self.insert_interned(n, None, now, timeout)
+    }
+
+    /// [`ConnTable::insert`] with the ids of the virtual and real-server addresses when
+    /// the caller holds them pinned (see [`ConnTable::pin_addr`]): no lookup to intern.
+    #[inline]
+    pub(crate) fn insert_interned(
+        &mut self,
+        n: NewConn,
+        pinned: Option<(u32, u32)>,
+        now: Instant,
+        timeout: Duration,
+    ) -> Result<ConnId, TableFull> {
         if self.len >= self.capacity {
             return Err(TableFull);
         }
@@ -398,14 +411,22 @@ impl ConnTable {
         {
             c.n_control += 1;
         }
+        let (vaddr, daddr) = match pinned {
+            Some((v, d)) if self.addrs.is_id_of(v, n.vaddr) && self.addrs.is_id_of(d, n.daddr) => {
+                self.addrs.add_ref(v);
+                self.addrs.add_ref(d);
+                (v, d)
+            }
+            _ => (self.addrs.intern(n.vaddr), self.addrs.intern(n.daddr)),
+        };
         let conn = Conn {
             caddr,
             cport: n.cport,
             vport: n.vport,
             dport: n.dport,
             flags,
-            vaddr: self.addrs.intern(n.vaddr),
-            daddr: self.addrs.intern(n.daddr),
+            vaddr,
+            daddr,
             svc: n.svc,
             dest: n.dest,
             control,
@@ -446,8 +467,8 @@ impl ConnTable {
     /// Keeps `a` interned while it is configured (a virtual or real-server address), so
     /// that its last connection leaving does not free it only for the next to intern it
     /// again.
-    pub(crate) fn pin_addr(&mut self, a: IpAddr) {
-        self.addrs.intern(a);
+    pub(crate) fn pin_addr(&mut self, a: IpAddr) -> u32 {
+        self.addrs.intern(a)
     }
 
     /// Undoes one [`ConnTable::pin_addr`].

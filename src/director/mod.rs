@@ -294,6 +294,10 @@ pub struct Service {
     pool: Pool,
     stats: Stats,
     dest_stats: Vec<Stats>,
+    /// The connection table's pinned id of the virtual address (not for fwmark services).
+    vaddr_id: Option<u32>,
+    /// The pinned ids of the real servers' addresses, by [`DestId`].
+    dest_addr_ids: Vec<u32>,
 }
 
 impl Service {
@@ -488,6 +492,7 @@ impl Director {
         }
         let sched = crate::scheduler::build(cfg.scheduler, cfg.flags, self.sched_seed);
         let id = ServiceId(self.services.len() as u32);
+        let mut vaddr_id = None;
         match cfg.key {
             ServiceKey::Addr {
                 protocol,
@@ -495,7 +500,7 @@ impl Director {
                 port,
             } => {
                 self.by_addr.insert((protocol.number(), addr, port), id);
-                self.conns.pin_addr(addr);
+                vaddr_id = Some(self.conns.pin_addr(addr));
                 if protocol == Protocol::Tcp && port == crate::persistence::FTP_PORT {
                     self.ftp_services += 1;
                 }
@@ -512,6 +517,8 @@ impl Director {
             pool: Pool::new(sched),
             stats: Stats::default(),
             dest_stats: Vec::new(),
+            vaddr_id,
+            dest_addr_ids: Vec::new(),
         }));
         Ok(id)
     }
@@ -627,7 +634,14 @@ impl Director {
         let addr = cfg.addr;
         let d = svc.pool.add(cfg)?;
         *svc.dest_stats_mut(d) = Stats::default();
-        self.conns.pin_addr(addr);
+        let pinned = self.conns.pin_addr(addr);
+        if let Some(svc) = self.services[id.0 as usize].as_mut() {
+            let i = d.0 as usize;
+            if svc.dest_addr_ids.len() <= i {
+                svc.dest_addr_ids.resize(i + 1, u32::MAX);
+            }
+            svc.dest_addr_ids[i] = pinned;
+        }
         Ok(d)
     }
 
@@ -1073,7 +1087,13 @@ impl Director {
             control: template,
             state: 0,
         };
-        let Ok(id) = self.conns.insert(n, now, self.cfg.timeouts.new_conn) else {
+        let pinned = svc
+            .vaddr_id
+            .zip(svc.dest_addr_ids.get(d.0 as usize).copied());
+        let Ok(id) = self
+            .conns
+            .insert_interned(n, pinned, now, self.cfg.timeouts.new_conn)
+        else {
             return Err(self.table_full());
         };
         self.full_reported = false;
