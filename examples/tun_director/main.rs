@@ -36,6 +36,7 @@
 mod arp;
 mod control;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::error::Error;
 use std::io::{ErrorKind, Read};
@@ -174,15 +175,30 @@ struct Counters {
     rx: u64,
     tx: u64,
     by_verdict: BTreeMap<String, u64>,
+    /// Calls of `handle_packet` and the wall time spent in them.
+    engine_calls: u64,
+    engine_time: Duration,
 }
 
 impl Counters {
-    fn count(&mut self, what: impl Into<String>) {
-        *self.by_verdict.entry(what.into()).or_default() += 1;
+    /// Counts one `what`; allocates only the first time a name is seen.
+    fn count(&mut self, what: &str) {
+        if let Some(n) = self.by_verdict.get_mut(what) {
+            *n += 1;
+        } else {
+            self.by_verdict.insert(what.to_owned(), 1);
+        }
     }
 
     fn text(&self) -> String {
         let mut s = format!("device: rx {} tx {}\n", self.rx, self.tx);
+        if self.engine_calls > 0 {
+            let ns = self.engine_time.as_nanos() / u128::from(self.engine_calls);
+            s.push_str(&format!(
+                "engine: {} packets, {ns} ns each in handle_packet\n",
+                self.engine_calls
+            ));
+        }
         for (k, v) in &self.by_verdict {
             s.push_str(&format!("  {k}: {v}\n"));
         }
@@ -191,27 +207,23 @@ impl Counters {
 }
 
 /// The name a verdict is counted under: the variant, and the method or the reason.
-fn verdict_name(v: &Verdict) -> String {
+/// (Allocates only for drops, which are rare.)
+fn verdict_name(v: &Verdict) -> Cow<'static, str> {
     match v {
-        Verdict::Forward { method, .. } => format!("forward {}", method_name(*method)),
+        Verdict::Forward { method, .. } => Cow::Borrowed(match method {
+            ForwardMethod::Nat => "forward masq",
+            ForwardMethod::Tunnel(_) => "forward tunnel",
+            ForwardMethod::DirectRoute => "forward route",
+            _ => "forward local",
+        }),
+        Verdict::Local { .. } => Cow::Borrowed("local"),
+        Verdict::Pass => Cow::Borrowed("pass"),
+        Verdict::Reply { .. } => Cow::Borrowed("reply"),
         Verdict::Drop(r) => {
             let r = format!("{r:?}");
-            let short = r.split('(').next().unwrap_or(&r).to_owned();
-            format!("drop {short}")
+            Cow::Owned(format!("drop {}", r.split('(').next().unwrap_or(&r)))
         }
-        other => {
-            let s = format!("{other:?}");
-            s.split([' ', '{', '(']).next().unwrap_or(&s).to_lowercase()
-        }
-    }
-}
-
-fn method_name(m: ForwardMethod) -> &'static str {
-    match m {
-        ForwardMethod::Nat => "masq",
-        ForwardMethod::Tunnel(_) => "tunnel",
-        ForwardMethod::DirectRoute => "route",
-        _ => "local",
+        other => Cow::Owned(format!("{other:?}")),
     }
 }
 
@@ -233,6 +245,15 @@ impl Datapath {
         Instant::from_micros(i64::try_from(us).unwrap_or(i64::MAX))
     }
 
+    /// `handle_packet`, timed.
+    fn handle(&mut self, now: Instant, buf: &mut PacketBuf<&mut [u8]>) -> Verdict {
+        let t = std::time::Instant::now();
+        let v = self.director.handle_packet(now, buf, PacketMeta::default());
+        self.counters.engine_time += t.elapsed();
+        self.counters.engine_calls += 1;
+        v
+    }
+
     fn refresh_vips(&mut self) {
         self.vips = self
             .director
@@ -247,7 +268,7 @@ impl Datapath {
     fn send(&mut self, pkt: &[u8]) {
         match self.dev.send(pkt) {
             Ok(_) => self.counters.tx += 1,
-            Err(e) => self.counters.count(format!("send error {:?}", e.kind())),
+            Err(e) => self.counters.count(&format!("send error {:?}", e.kind())),
         }
     }
 
@@ -267,10 +288,8 @@ impl Datapath {
         let Ok(mut buf) = PacketBuf::new(storage, HEADROOM, n) else {
             return;
         };
-        let v = self
-            .director
-            .handle_packet(now, &mut buf, PacketMeta::default());
-        self.counters.count(verdict_name(&v));
+        let v = self.handle(now, &mut buf);
+        self.counters.count(&verdict_name(&v));
         match v {
             Verdict::Forward {
                 method: ForwardMethod::DirectRoute,
@@ -325,10 +344,8 @@ impl Datapath {
         let Ok(mut buf) = PacketBuf::new(storage, HEADROOM, n - ETH_LEN) else {
             return;
         };
-        let v = self
-            .director
-            .handle_packet(now, &mut buf, PacketMeta::default());
-        self.counters.count(verdict_name(&v));
+        let v = self.handle(now, &mut buf);
+        self.counters.count(&verdict_name(&v));
         let to_mac = match v {
             Verdict::Forward {
                 next_hop: IpAddr::V4(hop),
@@ -361,7 +378,7 @@ impl Datapath {
         }
         match lvs::forward::dr::rewrite_macs(buf.packet_mut(), to_mac, me) {
             Ok(()) => self.send(buf.packet()),
-            Err(e) => self.counters.count(format!("drop rewrite_macs {e}")),
+            Err(e) => self.counters.count(&format!("drop rewrite_macs {e}")),
         }
     }
 

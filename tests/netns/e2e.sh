@@ -265,6 +265,7 @@ stop_director() {
     DPID=
     echo "--- director ($mode) at exit:"
     sed -n '/^IP Virtual Server/,$p' "$WORK/director-$mode.log"
+    ENGINE[$mode]=$(grep -o '[0-9]* ns each in handle_packet' "$WORK/director-$mode.log" || true)
 }
 
 # requests COUNT: COUNT sequential requests from the client, one connection each; prints
@@ -360,7 +361,7 @@ director_load() {
     echo "$rx $ticks"
 }
 
-declare -A RPS LOAD
+declare -A RPS LOAD ENGINE
 # run_wrk LABEL URL: prints wrk's output, records requests/s (and, with a director
 # running, its packets/s and CPU use meanwhile).
 run_wrk() {
@@ -463,6 +464,6 @@ fi
 
 say "wrk ${WRK_ARGS[*]} requests/s"
 for k in direct-rs1 $MODES; do
-    printf '  %-11s %9s  %s\n' "$k" "${RPS[$k]}" "${LOAD[$k]:-}"
+    printf '  %-11s %9s  %s\n' "$k" "${RPS[$k]}" "${LOAD[$k]:-}${ENGINE[$k]:+; whole run: ${ENGINE[$k]}}"
 done
 echo "e2e: all modes passed in $((SECONDS - T0)) s"
