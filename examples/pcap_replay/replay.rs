@@ -280,6 +280,9 @@ pub fn replay<S: Source, W: Write>(
     let mut first_ts: Option<i64> = None;
     let mut last_ts = i64::MIN;
     let mut now = Instant::from_micros(0);
+    let mut next_timer: Option<Instant> = None;
+    let mut polled_at: Option<Instant> = None;
+    const REPOLL: std::time::Duration = std::time::Duration::from_millis(100);
     let started = std::time::Instant::now();
 
     for i in 0..n {
@@ -293,13 +296,33 @@ pub fn replay<S: Source, W: Write>(
         now = Instant::from_micros(ts);
         p.input += 1;
 
-        // Timers due before this packet, each at its own time.
-        while let Some(t) = d.poll_timeout() {
-            if t > now {
-                break;
+        // Timers due before this packet, each at its own time. `poll_timeout` searches
+        // the timing wheel, too costly for every packet: ask again once a timer is due
+        // or REPOLL of capture time has passed. A timer armed since the last poll cannot
+        // be missed: the shortest the Director arms is 1 s (the defence tick; protocol
+        // timeouts are whole seconds), far beyond REPOLL.
+        if next_timer.is_some_and(|t| t <= now) || polled_at.is_none_or(|p| now >= p + REPOLL) {
+            let mut last_t = None;
+            loop {
+                match d.poll_timeout() {
+                    Some(t) if t <= now => {
+                        // Guard: a timer that does not move on is run at `now` once.
+                        let at = if last_t == Some(t) { now } else { t };
+                        d.handle_timeout(at);
+                        drain(&mut d, &mut c, &mut e, &mut templates, any_persistent);
+                        if at == now && last_t == Some(t) {
+                            next_timer = d.poll_timeout().filter(|x| *x > now);
+                            break;
+                        }
+                        last_t = Some(t);
+                    }
+                    other => {
+                        next_timer = other;
+                        break;
+                    }
+                }
             }
-            d.handle_timeout(t);
-            drain(&mut d, &mut c, &mut e, &mut templates, any_persistent);
+            polled_at = Some(now);
         }
         // Churn changes due.
         while let Some(ch) = opts.churn.get(next_change) {
