@@ -443,34 +443,90 @@ impl fmt::Display for Destination {
     }
 }
 
-/// The destination most TCP/UDP/SCTP packets of the capture go to (ties: the smallest),
-/// with its packet count.
+/// Protocol, source, destination and ports of an IP packet from its fixed headers alone,
+/// for packets the full parse refuses (snapped captures): IPv4 with options, or IPv6
+/// without extension headers, and at least the four port bytes.
+#[must_use]
+pub fn lenient_ports(ip: &[u8]) -> Option<(u8, IpAddr, u16, IpAddr, u16)> {
+    let (protocol, src, dst, l4): (u8, IpAddr, IpAddr, usize) = match ip.first()? >> 4 {
+        4 if ip.len() >= 20 => {
+            let frag = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
+            if frag != 0 {
+                return None;
+            }
+            let s: [u8; 4] = ip[12..16].try_into().ok()?;
+            let d: [u8; 4] = ip[16..20].try_into().ok()?;
+            (ip[9], s.into(), d.into(), usize::from(ip[0] & 0xf) * 4)
+        }
+        6 if ip.len() >= 40 => {
+            let s: [u8; 16] = ip[8..24].try_into().ok()?;
+            let d: [u8; 16] = ip[24..40].try_into().ok()?;
+            (ip[6], s.into(), d.into(), 40)
+        }
+        _ => return None,
+    };
+    if !matches!(protocol, proto::TCP | proto::UDP | proto::SCTP) {
+        return None;
+    }
+    let p = ip.get(l4..l4 + 4)?;
+    Some((
+        protocol,
+        src,
+        u16::from_be_bytes([p[0], p[1]]),
+        dst,
+        u16::from_be_bytes([p[2], p[3]]),
+    ))
+}
+
+/// The busiest destination of client traffic in the capture: the one most flows start
+/// towards (TCP SYN without ACK, SCTP INIT, a UDP 5-tuple's first packet), then the one
+/// with most packets, then the smallest. Returns it with its packet count. Packets the
+/// engine cannot parse (snapped captures) count by their fixed headers.
 #[must_use]
 pub fn busiest_destination(cap: &Capture) -> Option<(Destination, u64)> {
-    let mut counts: HashMap<Destination, u64> = HashMap::new();
+    let mut counts: HashMap<Destination, (u64, u64)> = HashMap::new();
+    let mut udp_flows: std::collections::HashSet<(IpAddr, u16, Destination)> =
+        std::collections::HashSet::new();
     for (i, f) in cap.frames.iter().enumerate() {
         let frame = cap.frame(i);
         let Some(l3) = locate_l3(f.linktype, frame) else {
             continue;
         };
-        let Ok(s) = PacketSummary::parse(&frame[l3.ip]) else {
-            continue;
+        let ip = &frame[l3.ip];
+        let (protocol, src, sport, dst, dport, start) = match PacketSummary::parse(ip) {
+            Ok(s) => {
+                if s.quoted.is_some()
+                    || !matches!(s.protocol, proto::TCP | proto::UDP | proto::SCTP)
+                {
+                    continue;
+                }
+                let Some(p) = s.ports else { continue };
+                let start = match s.protocol {
+                    proto::TCP => s.tcp_flags.is_some_and(|f| f & 0x12 == 0x02),
+                    proto::SCTP => ip.get(s.l4_offset + 12) == Some(&1),
+                    _ => false,
+                };
+                (s.protocol, s.src, p.src, s.dst, p.dst, start)
+            }
+            Err(_) => match lenient_ports(ip) {
+                Some((pr, s, sp, d, dp)) => (pr, s, sp, d, dp, false),
+                None => continue,
+            },
         };
-        if s.quoted.is_some() || !matches!(s.protocol, proto::TCP | proto::UDP | proto::SCTP) {
-            continue;
-        }
-        let Some(p) = s.ports else { continue };
-        *counts
-            .entry(Destination {
-                protocol: s.protocol,
-                addr: s.dst,
-                port: p.dst,
-            })
-            .or_default() += 1;
+        let dest = Destination {
+            protocol,
+            addr: dst,
+            port: dport,
+        };
+        let start = start || (protocol == proto::UDP && udp_flows.insert((src, sport, dest)));
+        let e = counts.entry(dest).or_default();
+        e.0 += u64::from(start);
+        e.1 += 1;
     }
     counts
         .into_iter()
         .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(d, (_, n))| (d, n))
 }
 
 /// The three real servers of a default service of `family` (IPv4 `10.200.0.1..3`, IPv6

@@ -22,7 +22,7 @@ use crate::report::{
 };
 use lvs::forward::tunnel::{GueChecksum, TunnelKind};
 use lvs::scheduler::{DestId, ForwardMethod, RealServerConfig};
-use lvs::service::{SchedulerName, ServiceKey};
+use lvs::service::{Protocol, SchedulerName, ServiceKey};
 use lvs::{DropReason, Event, Instant, PacketBuf, PacketMeta, PacketSummary, ServiceId, Verdict};
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
@@ -296,32 +296,24 @@ pub fn replay<S: Source, W: Write>(
         now = Instant::from_micros(ts);
         p.input += 1;
 
-        // Timers due before this packet, each at its own time. `poll_timeout` searches
-        // the timing wheel, too costly for every packet: ask again once a timer is due
-        // or REPOLL of capture time has passed. A timer armed since the last poll cannot
-        // be missed: the shortest the Director arms is 1 s (the defence tick; protocol
-        // timeouts are whole seconds), far beyond REPOLL.
+        // Timers due before this packet run at the packet's time, as an embedder's clock
+        // would jump to it: `handle_timeout(now)` expires everything due and catches the
+        // estimators up (after a capture's long pause, without stepping through it).
+        // `poll_timeout` searches the timing wheel, too costly for every packet: ask again
+        // once the known timer is due or REPOLL of capture time has passed. A timer armed
+        // since the last poll cannot be missed: the shortest the Director arms is 1 s (the
+        // defence tick; protocol timeouts are whole seconds), far beyond REPOLL.
         if next_timer.is_some_and(|t| t <= now) || polled_at.is_none_or(|p| now >= p + REPOLL) {
-            let mut last_t = None;
-            loop {
-                match d.poll_timeout() {
-                    Some(t) if t <= now => {
-                        // Guard: a timer that does not move on is run at `now` once.
-                        let at = if last_t == Some(t) { now } else { t };
-                        d.handle_timeout(at);
-                        drain(&mut d, &mut c, &mut e, &mut templates, any_persistent);
-                        if at == now && last_t == Some(t) {
-                            next_timer = d.poll_timeout().filter(|x| *x > now);
-                            break;
-                        }
-                        last_t = Some(t);
-                    }
-                    other => {
-                        next_timer = other;
-                        break;
-                    }
+            // One round runs everything due; a second only if the first armed a timer
+            // already due.
+            for _ in 0..2 {
+                if d.poll_timeout().is_none_or(|t| t > now) {
+                    break;
                 }
+                d.handle_timeout(now);
+                drain(&mut d, &mut c, &mut e, &mut templates, any_persistent);
             }
+            next_timer = d.poll_timeout();
             polled_at = Some(now);
         }
         // Churn changes due.
@@ -419,6 +411,9 @@ pub fn replay<S: Source, W: Write>(
             }
             _ => {
                 p.passed += 1;
+                if addressed_to_service(&d, buf.packet()) {
+                    p.passed_to_service += 1;
+                }
                 opts.output_pass.then_some(Emitted::Pass)
             }
         };
@@ -523,6 +518,31 @@ pub fn replay<S: Source, W: Write>(
         churn,
         capture_seconds: first_ts.map_or(0.0, |f| (last_ts - f) as f64 / 1e6),
         wall_seconds: wall,
+    })
+}
+
+/// Whether a passed packet was addressed to a virtual service (its address, protocol and
+/// port, or port 0): a packet of a connection the Director never saw start.
+fn addressed_to_service(d: &lvs::Director, ip: &[u8]) -> bool {
+    let Ok(s) = PacketSummary::parse(ip) else {
+        return false;
+    };
+    let (Some(pt), None) = (s.ports, s.quoted) else {
+        return false;
+    };
+    let protocol = match s.protocol {
+        lvs::wire::proto::TCP => Protocol::Tcp,
+        lvs::wire::proto::UDP => Protocol::Udp,
+        lvs::wire::proto::SCTP => Protocol::Sctp,
+        _ => return false,
+    };
+    [pt.dst, 0].into_iter().any(|port| {
+        d.find_service(&ServiceKey::Addr {
+            protocol,
+            addr: s.dst,
+            port,
+        })
+        .is_some()
     })
 }
 

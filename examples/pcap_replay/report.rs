@@ -41,6 +41,9 @@ pub struct PacketCounts {
     pub local: u64,
     /// `Verdict::Pass` (not for a virtual service), `not_ip` included.
     pub passed: u64,
+    /// Of `passed`: addressed to a virtual service (a connection the Director did not see
+    /// start, e.g. TCP without SYN).
+    pub passed_to_service: u64,
     /// `Verdict::Reply` (the Director generated an ICMP error).
     pub replied: u64,
     /// `Verdict::Drop`, all reasons.
@@ -289,6 +292,11 @@ pub fn render(r: &Report) -> String {
     rows.push(row(&[&"local", &p.local, &pct(p.local)]));
     rows.push(row(&[&"passed", &p.passed, &pct(p.passed)]));
     rows.push(row(&[&"  of which not IP", &p.not_ip, &pct(p.not_ip)]));
+    rows.push(row(&[
+        &"  of which to a service",
+        &p.passed_to_service,
+        &pct(p.passed_to_service),
+    ]));
     rows.push(row(&[&"replied (ICMP)", &p.replied, &pct(p.replied)]));
     rows.push(row(&[&"dropped", &p.dropped, &pct(p.dropped)]));
     for (k, v) in &p.dropped_by_reason {
@@ -417,6 +425,7 @@ pub fn render_compare(reports: &[Report]) -> String {
         v
     };
     rows.push(line("forwarded", &|r| r.packets.forwarded.to_string()));
+    rows.push(line("passed", &|r| r.packets.passed.to_string()));
     rows.push(line("dropped", &|r| r.packets.dropped.to_string()));
     rows.push(line("replied", &|r| r.packets.replied.to_string()));
     rows.push(line("conns created", &|r| {
