@@ -272,7 +272,7 @@ pub fn locate_l3(linktype: u32, frame: &[u8]) -> Option<L3> {
 pub fn ethertype_offset(linktype: u32, l2_len: usize) -> Option<usize> {
     match linktype {
         LINKTYPE_ETHERNET | LINKTYPE_LINUX_SLL if l2_len >= 2 => Some(l2_len - 2),
-        LINKTYPE_LINUX_SLL2 => Some(0),
+        LINKTYPE_LINUX_SLL2 if l2_len >= 20 => Some(0),
         _ => None,
     }
 }

@@ -324,6 +324,7 @@ pub fn replay<S: Source, W: Write>(
             next_change += 1;
             let line = apply_change(&mut d, ch, now, &mut removed);
             churn_lines.push(ChurnLine {
+                due_s: (ch.at.micros(first) - first) as f64 / 1e6,
                 at_s: (ts - first) as f64 / 1e6,
                 ..line
             });

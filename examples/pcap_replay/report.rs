@@ -140,7 +140,10 @@ pub struct ServiceReport {
 pub struct ChurnLine {
     /// Script line.
     pub line: usize,
-    /// Seconds after the first packet when it applied.
+    /// Seconds after the first packet it was due (the script's time).
+    pub due_s: f64,
+    /// Seconds after the first packet when it applied: the first packet at or after
+    /// its time.
     pub at_s: f64,
     /// The change, as written.
     pub change: String,
@@ -374,8 +377,9 @@ pub fn render(r: &Report) -> String {
         for l in &ch.changes {
             let _ = writeln!(
                 o,
-                "  line {:>3} at {:>8.3} s: {} ({} service{}){}",
+                "  line {:>3} due {:>8.3} s, applied {:>8.3} s: {} ({} service{}){}",
                 l.line,
+                l.due_s,
                 l.at_s,
                 l.change,
                 l.services,
