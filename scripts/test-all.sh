@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the crate on a fresh machine, installing what the tests need:
-# tshark (the independent checker of rewritten captures), cargo-fuzz (the fuzz runs), and
-# through tests/kernel/fetch.sh qemu, a Debian kernel with IPVS and ipvsadm (the VM smoke).
+# tshark (the independent checker of rewritten captures), cargo-fuzz (the fuzz runs),
+# through tests/kernel/fetch.sh qemu, a Debian kernel with IPVS and ipvsadm (the VM smoke),
+# and through tests/netns/e2e.sh curl, wrk and iproute2 (the TUN director end to end).
 # Usage: ./scripts/test-all.sh            (FUZZ_SECONDS=60 per fuzz target by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +30,12 @@ echo "== unit, property, capture and doc tests"
 cargo test --all-targets --features serde
 cargo test --doc --features serde
 
-echo "== examples"
+echo "== examples: the main job on its built-in default, and the rewrite demo"
+cargo run --quiet --release --example pcap_replay >/dev/null
 cargo run --quiet --example rewrite_demo >/dev/null
+
+echo "== the TUN director end to end in network namespaces (tests/netns/e2e.sh)"
+$sudo bash ./tests/netns/e2e.sh
 
 echo "== the real kernel: boot the IPVS VM once (tests/kernel/smoke.sh)"
 ./tests/kernel/smoke.sh

@@ -357,9 +357,22 @@ fn persistence_keeps_a_client_until_the_template_expires() {
     // Another client gets the next server in round-robin order.
     let b = first(lab.send(&tcp([198, 51, 100, 11], 1, VIP, 80, "S", 1)).0);
     assert_ne!(a, b);
+    let count = |lab: &Lab, f: fn(&Event) -> bool| lab.events.iter().filter(|e| f(e)).count();
+    assert_eq!(
+        count(&lab, |e| matches!(e, Event::TemplateCreated { .. })),
+        2
+    );
+    assert_eq!(
+        count(&lab, |e| matches!(e, Event::PersistenceHit { .. })),
+        4
+    );
     // The template outlives its last connection by its timeout, then goes.
     lab.advance(Duration::from_secs(200));
     assert_eq!(lab.d.conns().len(), 0, "connections and templates expired");
+    assert_eq!(
+        count(&lab, |e| matches!(e, Event::TemplateExpired { .. })),
+        2
+    );
     let c2 = first(lab.send(&tcp(c, 9, VIP, 80, "S", 1)).0);
     assert_ne!(c2, a, "a fresh schedule moves on in the rr cycle");
 }

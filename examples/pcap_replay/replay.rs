@@ -5,12 +5,9 @@
 //! IP packet is copied into one reused `PacketBuf` with headroom (no allocation per
 //! packet), handed to `handle_packet`, and the verdict counted and written out.
 //!
-//! Persistence hits: the Director does not say whether a new connection found an existing
-//! persistence template or created one. This tool tells them apart itself: each new
-//! connection of a persistent service has a controlling template (`ConnTable::control`);
-//! the first connection seen under a template (identified by its id, client network,
-//! service and server) is a miss, later ones are hits. A template that expires and is
-//! re-created under the same id for the same client and server would count as a hit.
+//! Persistence: the Director reports each template it makes (`Event::TemplateCreated`,
+//! a miss) and each new connection that found its client's template
+//! (`Event::PersistenceHit`).
 
 use crate::churn::{Change, Op};
 use crate::config::{Method, Setup};
@@ -24,7 +21,7 @@ use lvs::forward::tunnel::{GueChecksum, TunnelKind};
 use lvs::scheduler::{DestId, ForwardMethod, RealServerConfig};
 use lvs::service::{Protocol, SchedulerName, ServiceKey};
 use lvs::{DropReason, Event, Instant, PacketBuf, PacketMeta, PacketSummary, ServiceId, Verdict};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
 
@@ -251,7 +248,6 @@ pub fn replay<S: Source, W: Write>(
     let mut d = setup
         .build(opts.seed, opts.scheduler)
         .map_err(ReplayError::Config)?;
-    let any_persistent = d.services().any(|(_, v)| v.config().persistence.is_some());
     let n = src.count();
     let label = opts.scheduler.map_or("replay", SchedulerName::name);
     let mut progress = Progress {
@@ -268,7 +264,6 @@ pub fn replay<S: Source, W: Write>(
     let mut drops = [0u64; REASONS.len()];
     let mut c = ConnCounts::default();
     let mut e = EventCounts::default();
-    let mut templates: HashSet<(u32, IpAddr, u32, u32)> = HashSet::new();
     // Churn: flows and the servers removed (with their counters at removal).
     let tracking = !opts.churn.is_empty();
     let mut flows: HashMap<FlowKey, FlowRec> = HashMap::new();
@@ -311,7 +306,7 @@ pub fn replay<S: Source, W: Write>(
                     break;
                 }
                 d.handle_timeout(now);
-                drain(&mut d, &mut c, &mut e, &mut templates, any_persistent);
+                drain(&mut d, &mut c, &mut e);
             }
             next_timer = d.poll_timeout();
             polled_at = Some(now);
@@ -329,7 +324,7 @@ pub fn replay<S: Source, W: Write>(
                 ..line
             });
             epoch += 1;
-            drain(&mut d, &mut c, &mut e, &mut templates, any_persistent);
+            drain(&mut d, &mut c, &mut e);
         }
 
         let Some(l3) = locate_l3(linktype, frame) else {
@@ -436,7 +431,7 @@ pub fn replay<S: Source, W: Write>(
                 o.push((i, em));
             }
         }
-        drain(&mut d, &mut c, &mut e, &mut templates, any_persistent);
+        drain(&mut d, &mut c, &mut e);
     }
     let wall = started.elapsed().as_secs_f64();
     progress.clear();
@@ -547,29 +542,13 @@ fn addressed_to_service(d: &lvs::Director, ip: &[u8]) -> bool {
     })
 }
 
-fn drain(
-    d: &mut lvs::Director,
-    c: &mut ConnCounts,
-    e: &mut EventCounts,
-    templates: &mut HashSet<(u32, IpAddr, u32, u32)>,
-    any_persistent: bool,
-) {
+fn drain(d: &mut lvs::Director, c: &mut ConnCounts, e: &mut EventCounts) {
     while let Some(ev) = d.poll_event() {
         match ev {
-            Event::ConnCreated { conn, .. } => {
-                c.created += 1;
-                if any_persistent
-                    && let Some(t) = d.conns().control(conn)
-                    && let Some(tc) = d.conns().get(t)
-                {
-                    if templates.insert((t.0, tc.caddr(), tc.svc(), tc.dest())) {
-                        c.persistence_misses += 1;
-                    } else {
-                        c.persistence_hits += 1;
-                    }
-                }
-            }
+            Event::ConnCreated { .. } => c.created += 1,
             Event::ConnExpired { .. } => c.expired += 1,
+            Event::TemplateCreated { .. } => c.persistence_misses += 1,
+            Event::PersistenceHit { .. } => c.persistence_hits += 1,
             Event::ServerOverloaded { .. } => e.server_overloaded += 1,
             Event::ServerRecovered { .. } => e.server_recovered += 1,
             Event::TableFull => e.table_full += 1,

@@ -203,6 +203,35 @@ pub enum Event {
         /// Its real server.
         server: DestId,
     },
+    /// A persistence template was made for a client (network): its first connection to
+    /// a persistent service.
+    TemplateCreated {
+        /// The template.
+        template: ConnId,
+        /// Its service.
+        service: ServiceId,
+        /// The real server it binds the client to.
+        server: DestId,
+    },
+    /// A new connection found its client's persistence template and went to the same
+    /// real server (a persistence hit).
+    PersistenceHit {
+        /// The template.
+        template: ConnId,
+        /// Its service.
+        service: ServiceId,
+        /// The real server.
+        server: DestId,
+    },
+    /// A persistence template expired or was removed.
+    TemplateExpired {
+        /// The template (its id may be reused afterwards).
+        template: ConnId,
+        /// Its service.
+        service: ServiceId,
+        /// Its real server.
+        server: DestId,
+    },
     /// A real server reached its upper threshold.
     ServerOverloaded {
         /// Service.
@@ -958,7 +987,13 @@ impl Director {
         {
             if self.template_valid(t) {
                 let c = self.conns.get(t).ok_or(Verdict::Pass)?;
-                return Ok((DestId(c.dest()), Some(t)));
+                let server = DestId(c.dest());
+                self.events.push_back(Event::PersistenceHit {
+                    template: t,
+                    service: sid,
+                    server,
+                });
+                return Ok((server, Some(t)));
             }
             // ip_vs_check_template: an invalid template is made unmatchable and left to expire.
             self.expire_now(t);
@@ -991,6 +1026,11 @@ impl Director {
         let _ = self.services[sid.0 as usize]
             .as_mut()
             .map(|v| v.pool.bind(d, ConnCount::Persistent));
+        self.events.push_back(Event::TemplateCreated {
+            template: t,
+            service: sid,
+            server: d,
+        });
         Ok((d, Some(t)))
     }
 
@@ -1651,13 +1691,19 @@ impl Director {
             ConnCount::Active
         };
         self.unbind(sid, d, kind);
-        if !c.is_template() {
-            self.events.push_back(Event::ConnExpired {
+        self.events.push_back(if c.is_template() {
+            Event::TemplateExpired {
+                template: id,
+                service: sid,
+                server: d,
+            }
+        } else {
+            Event::ConnExpired {
                 conn: id,
                 service: sid,
                 server: d,
-            });
-        }
+            }
+        });
     }
 
     // ---------------------------------------------------------------- time
@@ -1695,6 +1741,12 @@ impl Director {
 
     /// Expires connections, runs the rate estimators (every 2 s) and the defence update
     /// (every 1 s) that are due at `now`.
+    ///
+    /// Call it with the current time once [`Director::poll_timeout`]'s instant has passed:
+    /// one call catches up on everything due by `now` (after a long pause, as in a
+    /// capture, the estimator skips ahead instead of stepping 2 s at a time), so there is
+    /// no need to call it at each past deadline in turn. Both calls are cheap:
+    /// `poll_timeout` reads the timing wheel's occupancy bitmaps a word at a time.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.arm_timers(now);
         // Due records are collected, then removed with the accounting only the director
