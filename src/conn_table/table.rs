@@ -24,8 +24,12 @@ const V4_MAPPED_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 const LEVEL_BITS: u32 = 8;
 const SLOTS: usize = 1 << LEVEL_BITS;
 const LEVELS: usize = 4;
-/// A `t_prev` with this bit set names a wheel slot head instead of a record.
+/// A `t_prev` with this bit set names a wheel slot head instead of a record (so record
+/// ids stay below it).
 const HEAD: u32 = 0x8000_0000;
+/// The `t_prev` of a free record (its `t_next` links the free list): the record's own
+/// liveness mark, so no side array is read on the packet path.
+const FREE: u32 = NIL - 1;
 
 /// The distance from slot `start` to the first occupied slot at or after it, going round
 /// the level's `SLOTS` slots: a word at a time, not a slot at a time.
@@ -111,7 +115,6 @@ impl BuildHasher for KeyedSip {
 #[derive(Debug, Clone)]
 pub struct ConnTable {
     conns: Vec<Conn>,
-    live: Vec<bool>,
     free: u32,
     len: usize,
     capacity: usize,
@@ -138,10 +141,9 @@ impl ConnTable {
         let k0 = u64::from_le_bytes(seed[..8].try_into().unwrap_or([0; 8]));
         let k1 = u64::from_le_bytes(seed[8..].try_into().unwrap_or([0; 8]));
         let keys = KeyedSip(k0, k1);
-        let capacity = capacity.min(NIL as usize - 1);
+        let capacity = capacity.min(HEAD as usize - 1);
         Self {
             conns: Vec::with_capacity(capacity),
-            live: Vec::with_capacity(capacity),
             free: NIL,
             len: 0,
             capacity,
@@ -175,12 +177,15 @@ impl ConnTable {
         self.capacity
     }
 
+    #[inline(always)]
+    fn is_live(&self, i: usize) -> bool {
+        self.conns.get(i).is_some_and(|c| c.t_prev != FREE)
+    }
+
     /// Bytes the table's arrays take once full (records, index, wheel).
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
-        self.capacity * (core::mem::size_of::<Conn>() + 1)
-            + self.index.bytes()
-            + self.heads.len() * 4
+        self.capacity * core::mem::size_of::<Conn>() + self.index.bytes() + self.heads.len() * 4
     }
 
     /// The record behind `id`.
@@ -188,7 +193,7 @@ impl ConnTable {
     #[inline(always)]
     pub fn get(&self, id: ConnId) -> Option<&Conn> {
         let i = id.0 as usize;
-        (self.live.get(i) == Some(&true)).then(|| &self.conns[i])
+        self.conns.get(i).filter(|c| c.t_prev != FREE)
     }
 
     /// Virtual address of a record.
@@ -406,7 +411,7 @@ impl ConnTable {
         }
         let control = n.control.map_or(NIL, |c| c.0);
         if control != NIL
-            && self.live.get(control as usize) == Some(&true)
+            && self.is_live(control as usize)
             && let Some(c) = self.conns.get_mut(control as usize)
         {
             c.n_control += 1;
@@ -445,11 +450,9 @@ impl ConnTable {
             let id = self.free;
             self.free = self.conns[id as usize].t_next;
             self.conns[id as usize] = conn;
-            self.live[id as usize] = true;
             id
         } else {
             self.conns.push(conn);
-            self.live.push(true);
             (self.conns.len() - 1) as u32
         };
         self.len += 1;
@@ -484,7 +487,7 @@ impl ConnTable {
     #[inline]
     pub(crate) fn record_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         let i = id.0 as usize;
-        if self.live.get(i) == Some(&true) {
+        if self.is_live(i) {
             self.conns.get_mut(i)
         } else {
             None
@@ -495,7 +498,7 @@ impl ConnTable {
     /// changed through it.
     pub fn update(&mut self, id: ConnId, f: impl FnOnce(&mut ConnUpdate<'_>)) {
         let i = id.0 as usize;
-        if self.live.get(i) == Some(&true) {
+        if self.is_live(i) {
             f(&mut ConnUpdate {
                 c: &mut self.conns[i],
             });
@@ -507,7 +510,7 @@ impl ConnTable {
     #[inline(always)]
     pub fn touch(&mut self, id: ConnId, now: Instant, timeout: Duration) {
         let i = id.0 as usize;
-        if self.live.get(i) != Some(&true) {
+        if !self.is_live(i) {
             return;
         }
         let exp = self.deadline(now, timeout);
@@ -523,7 +526,7 @@ impl ConnTable {
     /// Sets the client port of a NO_CPORT connection (`ip_vs_conn_fill_cport`).
     pub fn fill_cport(&mut self, id: ConnId, cport: u16) {
         let i = id.0 as usize;
-        if self.live.get(i) != Some(&true) || !self.conns[i].flags.has(ConnFlags::NO_CPORT) {
+        if !self.is_live(i) || !self.conns[i].flags.has(ConnFlags::NO_CPORT) {
             return;
         }
         let c = &self.conns[i];
@@ -540,7 +543,7 @@ impl ConnTable {
     /// Removes a record now, returning it. Its controller's count is decremented.
     pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
         let i = id.0 as usize;
-        if self.live.get(i) != Some(&true) {
+        if !self.is_live(i) {
             return None;
         }
         self.unfile(id.0);
@@ -548,7 +551,7 @@ impl ConnTable {
         let h = self.hash(c.protocol, &c.caddr, c.cport);
         self.index.remove(h, id.0);
         if c.control != NIL
-            && self.live.get(c.control as usize) == Some(&true)
+            && self.is_live(c.control as usize)
             && let Some(ctl) = self.conns.get_mut(c.control as usize)
         {
             ctl.n_control = ctl.n_control.saturating_sub(1);
@@ -558,7 +561,7 @@ impl ConnTable {
         }
         self.addrs.release(c.vaddr);
         self.addrs.release(c.daddr);
-        self.live[i] = false;
+        self.conns[i].t_prev = FREE;
         self.conns[i].t_next = self.free;
         self.free = id.0;
         self.len -= 1;
@@ -569,8 +572,7 @@ impl ConnTable {
     #[must_use]
     pub fn control(&self, id: ConnId) -> Option<ConnId> {
         let c = self.get(id)?;
-        (c.control != NIL && self.live.get(c.control as usize) == Some(&true))
-            .then_some(ConnId(c.control))
+        (c.control != NIL && self.is_live(c.control as usize)).then_some(ConnId(c.control))
     }
 
     /// The earliest time at which [`ConnTable::expire`] may find something to do; an
@@ -638,20 +640,20 @@ impl ConnTable {
             // record is due. Empty the wheel and offer each one.
             self.heads.fill(NIL);
             self.occupied = [[0; SLOTS / 64]; LEVELS];
-            for c in &mut self.conns {
+            for c in self.conns.iter_mut().filter(|c| c.t_prev != FREE) {
                 c.t_next = NIL;
                 c.t_prev = NIL;
             }
             self.now = target;
             for i in 0..self.conns.len() {
-                if !self.live[i] {
+                if !self.is_live(i) {
                     continue;
                 }
                 let id = i as u32;
                 self.conns[i].expires = target;
                 if on_expire(self, ConnId(id)) {
                     self.remove(ConnId(id));
-                } else if self.live[i] && self.conns[i].t_prev == NIL {
+                } else if self.is_live(i) && self.conns[i].t_prev == NIL {
                     let e = target.wrapping_add(1);
                     self.conns[i].expires = e;
                     self.file(id, e);
@@ -689,7 +691,8 @@ impl ConnTable {
                     self.file(cur, e); // lazily re-armed to a later time
                 } else if !on_expire(self, ConnId(cur)) {
                     let i = cur as usize;
-                    if self.live[i] && self.conns[i].t_prev == NIL && self.conns[i].t_next == NIL {
+                    if self.is_live(i) && self.conns[i].t_prev == NIL && self.conns[i].t_next == NIL
+                    {
                         // Kept but not re-armed: offer it again on the next call, not on
                         // every tick of this one (a long jump would otherwise offer it
                         // once per tick).
@@ -796,7 +799,7 @@ impl ConnTable {
         self.conns
             .iter()
             .enumerate()
-            .filter(|(i, _)| self.live[*i])
+            .filter(|(_, c)| c.t_prev != FREE)
             .map(|(i, c)| (ConnId(i as u32), c))
     }
 
@@ -1024,6 +1027,47 @@ mod tests {
         });
         assert_eq!(again.len(), 50, "still due on the next call");
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_long_pause_keeps_the_free_list() {
+        let t0 = Instant::from_secs(10);
+        let mut t = ConnTable::new(8, [4; 16]);
+        let ids: Vec<ConnId> = (0..8)
+            .map(|p| {
+                t.insert(conn("198.51.100.1", p), t0, Duration::from_secs(900))
+                    .unwrap()
+            })
+            .collect();
+        for &id in &ids[..4] {
+            t.remove(id).unwrap();
+        }
+        // 50 days later: the survivors are offered and kept; the freed slots stay free.
+        t.expire(t0 + Duration::from_secs(50 * 86_400), |tab, id| {
+            tab.touch(
+                id,
+                t0 + Duration::from_secs(50 * 86_400),
+                Duration::from_secs(60),
+            );
+            false
+        });
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.iter().count(), 4, "removed records stay removed");
+        assert!(ids[..4].iter().all(|&id| t.get(id).is_none()));
+        for p in 100..104 {
+            t.insert(
+                conn("198.51.100.1", p),
+                t0 + Duration::from_secs(50 * 86_400),
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            t.conns.len(),
+            8,
+            "freed records reused, none pushed past capacity"
+        );
+        assert_eq!(t.iter().count(), 8);
     }
 
     #[test]
