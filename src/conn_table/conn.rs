@@ -40,9 +40,12 @@ impl ConnFlags {
     }
 }
 
-/// A connection as the table stores it. Virtual and real-server addresses are interned
-/// (few distinct values); the client address is inline.
+/// A connection as the table stores it, in exactly one 64-byte cache line: virtual and
+/// real-server addresses are interned (few distinct values), the client address is
+/// inline, and one link field serves a connection (its controller) and a template (its
+/// count of controlled connections).
 #[derive(Debug, Clone)]
+#[repr(align(64))]
 pub struct Conn {
     pub(crate) caddr: [u8; 16],
     pub(crate) cport: u16,
@@ -55,10 +58,9 @@ pub struct Conn {
     pub(crate) svc: u32,
     /// Embedder's real-server id.
     pub(crate) dest: u32,
-    /// Controlling connection (template or FTP control), or `NIL`.
-    pub(crate) control: u32,
-    /// Connections this one controls.
-    pub(crate) n_control: u32,
+    /// For a connection: its controlling template, or `NIL`. For a template (which has
+    /// no controller): the number of connections it controls.
+    pub(crate) link: u32,
     /// Expiry, in table ticks.
     pub(crate) expires: u32,
     /// The tick the timer is filed under (may be earlier than `expires`: lazy re-arm).
@@ -70,9 +72,6 @@ pub struct Conn {
     pub(crate) old_state: u8,
     /// Packets from the client, saturating (the kernel's `in_pkts` for drop_entry).
     pub(crate) in_pkts: u8,
-    /// The flow hash tunnels derive their GUE source port from, computed once per
-    /// connection (0: not computed yet).
-    pub(crate) flow_hash: u32,
 }
 
 /// "No connection" in links.
@@ -164,13 +163,12 @@ impl Conn {
     /// Connections this one controls (for a template: its connections).
     #[must_use]
     pub const fn n_control(&self) -> u32 {
-        self.n_control
+        if self.is_template() { self.link } else { 0 }
     }
 
-    /// The cached tunnel flow hash (0 until set).
-    #[must_use]
-    pub const fn flow_hash(&self) -> u32 {
-        self.flow_hash
+    /// The controlling template's slot, if any (`NIL` for none and for templates).
+    pub(crate) const fn control_link(&self) -> u32 {
+        if self.is_template() { NIL } else { self.link }
     }
 
     /// Whether this is a persistence template.
@@ -187,7 +185,7 @@ mod tests {
     #[test]
     fn compact() {
         assert!(
-            core::mem::size_of::<Conn>() <= 72,
+            core::mem::size_of::<Conn>() == 64 && core::mem::align_of::<Conn>() == 64,
             "{}",
             core::mem::size_of::<Conn>()
         );

@@ -82,7 +82,8 @@ pub struct NewConn {
     pub svc: u32,
     /// The embedder's real-server id.
     pub dest: u32,
-    /// Controlling connection.
+    /// Controlling persistence template (ignored unless it is a live template, and for a
+    /// template, which is never controlled).
     pub control: Option<ConnId>,
     /// Initial protocol state.
     pub state: u8,
@@ -409,12 +410,14 @@ impl ConnTable {
         } else {
             flags.0 &= !ConnFlags::CLIENT_V6;
         }
-        let control = n.control.map_or(NIL, |c| c.0);
-        if control != NIL
-            && self.is_live(control as usize)
-            && let Some(c) = self.conns.get_mut(control as usize)
-        {
-            c.n_control += 1;
+        // A template has no controller (its link counts what it controls).
+        let template = flags.has(ConnFlags::TEMPLATE);
+        let control = match n.control {
+            Some(c) if !template && self.get(c).is_some_and(Conn::is_template) => c.0,
+            _ => NIL,
+        };
+        if let Some(c) = self.conns.get_mut(control as usize) {
+            c.link += 1;
         }
         let (vaddr, daddr) = match pinned {
             Some((v, d)) if self.addrs.is_id_of(v, n.vaddr) && self.addrs.is_id_of(d, n.daddr) => {
@@ -434,8 +437,7 @@ impl ConnTable {
             daddr,
             svc: n.svc,
             dest: n.dest,
-            control,
-            n_control: 0,
+            link: if template { 0 } else { control },
             expires: 0,
             filed: 0,
             t_next: NIL,
@@ -444,7 +446,6 @@ impl ConnTable {
             state: n.state,
             old_state: n.state,
             in_pkts: 0,
-            flow_hash: 0,
         };
         let id = if self.free != NIL {
             let id = self.free;
@@ -465,6 +466,15 @@ impl ConnTable {
         self.conns[id as usize].expires = exp;
         self.file(id, exp);
         Ok(ConnId(id))
+    }
+
+    /// A keyed hash of the connection's client tuple, stable for its life: what a tunnel
+    /// derives its GUE source port from (computed per packet from the record, so the
+    /// record keeps no copy).
+    #[inline]
+    pub(crate) fn flow_hash(&self, id: ConnId) -> Option<u32> {
+        let c = self.get(id)?;
+        Some((self.hash(c.protocol, &c.caddr, c.cport) >> 32) as u32)
     }
 
     /// Keeps `a` interned while it is configured (a virtual or real-server address), so
@@ -550,11 +560,12 @@ impl ConnTable {
         let c = self.conns[i].clone();
         let h = self.hash(c.protocol, &c.caddr, c.cport);
         self.index.remove(h, id.0);
-        if c.control != NIL
-            && self.is_live(c.control as usize)
-            && let Some(ctl) = self.conns.get_mut(c.control as usize)
+        let ctl = c.control_link();
+        if ctl != NIL
+            && self.get(ConnId(ctl)).is_some_and(Conn::is_template)
+            && let Some(t) = self.conns.get_mut(ctl as usize)
         {
-            ctl.n_control = ctl.n_control.saturating_sub(1);
+            t.link = t.link.saturating_sub(1);
         }
         if c.flags.has(ConnFlags::NO_CPORT) {
             self.no_cport -= 1;
@@ -572,7 +583,8 @@ impl ConnTable {
     #[must_use]
     pub fn control(&self, id: ConnId) -> Option<ConnId> {
         let c = self.get(id)?;
-        (c.control != NIL && self.is_live(c.control as usize)).then_some(ConnId(c.control))
+        let ctl = c.control_link();
+        (ctl != NIL && self.is_live(ctl as usize)).then_some(ConnId(ctl))
     }
 
     /// The earliest time at which [`ConnTable::expire`] may find something to do; an
@@ -839,11 +851,6 @@ impl ConnUpdate<'_> {
     pub fn clear_flags(&mut self, bits: u16) {
         self.c.flags.0 &=
             !(bits & !(ConnFlags::TEMPLATE | ConnFlags::NO_CPORT | ConnFlags::CLIENT_V6));
-    }
-
-    /// Caches the tunnel flow hash.
-    pub fn set_flow_hash(&mut self, h: u32) {
-        self.c.flow_hash = h;
     }
 
     /// Counts a packet from the client.

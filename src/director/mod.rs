@@ -1538,20 +1538,14 @@ impl Director {
             }
             (_, Some(t)) => {
                 let ident = self.next_ip_id();
-                // GUE's source port comes from a keyed hash of the flow: compute it once
-                // per connection, not per packet.
-                let mut hash = None;
-                if matches!(t.kind, tunnel::TunnelKind::Gue { .. }) {
-                    let cached = self.conns.get(id).map_or(0, |c| c.flow_hash());
-                    let h = if cached != 0 {
-                        cached
-                    } else {
-                        let h = tunnel::flow_hash_of(buf.packet(), &self.gue_key).unwrap_or(0);
-                        self.conns.update(id, |u| u.set_flow_hash(h));
-                        h
-                    };
-                    hash = Some(h);
-                }
+                // GUE's source port comes from a keyed hash of the connection's client
+                // tuple (the table's own), so every packet of a flow takes one path
+                // through the receiver's RSS and no inner-header hash runs per packet.
+                let hash = if matches!(t.kind, tunnel::TunnelKind::Gue { .. }) {
+                    self.conns.flow_hash(id)
+                } else {
+                    None
+                };
                 if let Err(e) = tunnel::encapsulate_flow(buf, &t, ident, hash) {
                     saved.restore(buf.packet_mut());
                     return Verdict::Drop(DropReason::Rewrite(e));
