@@ -55,14 +55,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> PacketBuf<B> {
 
     /// The packet bytes.
     #[must_use]
-    #[inline]
+    #[inline(always)]
     pub fn packet(&self) -> &[u8] {
         &self.storage.as_ref()[self.start..self.end]
     }
 
     /// The packet bytes, writable.
     #[must_use]
-    #[inline]
+    #[inline(always)]
     pub fn packet_mut(&mut self) -> &mut [u8] {
         &mut self.storage.as_mut()[self.start..self.end]
     }

@@ -266,7 +266,7 @@ impl DestList {
         Some(self.by_add_order.len() - 1 - i)
     }
 
-    #[inline]
+    #[inline(always)]
     fn slot(&self, id: DestId) -> Option<usize> {
         match self.slot_of.get(id.0 as usize) {
             Some(&i) if i != NONE => Some(i as usize),
@@ -276,7 +276,7 @@ impl DestList {
 
     /// The server with handle `id`.
     #[must_use]
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, id: DestId) -> Option<&RealServer> {
         self.slot(id).map(|i| &self.by_add_order[i])
     }
