@@ -211,30 +211,46 @@ impl Director {
             return Some(self.transmit(buf, &s, id));
         }
         let pkt = buf.packet_mut();
-        if let (ForwardMethod::Nat, IpAddr::V4(a)) = (method, daddr)
-            && nat::fast_v4_lean(pkt, l, Side::Dst, a.to_bits(), dport, true)
-        {
-            return Some(Verdict::Forward {
-                next_hop: daddr,
-                method,
-                conn: id,
-            });
-        }
-        let saved = TtlBytes::at(pkt, l.family, 0);
-        // Checked above: a TTL above 1 on a valid header.
-        let _ = ttl::decrement_at(pkt, l.family, 0);
-        if method == ForwardMethod::Nat {
-            let s = l.summary(pkt);
-            if let Err(e) = nat::rewrite(pkt, &s, Side::Dst, daddr, dport, self.cfg.nat) {
-                saved.restore(pkt);
-                return Some(Verdict::Drop(super::DropReason::Rewrite(e)));
-            }
+        let rewrite = if method == ForwardMethod::Nat {
+            Some((Side::Dst, daddr, dport))
+        } else {
+            None
+        };
+        if let Err(e) = self.forward_rewrite(pkt, l, rewrite) {
+            return Some(Verdict::Drop(super::DropReason::Rewrite(e)));
         }
         Some(Verdict::Forward {
             next_hop: daddr,
             method,
             conn: id,
         })
+    }
+
+    /// The TTL decrement of forwarding and, with `nat`, the address and port rewrite of
+    /// that side: in one pass for IPv4, else one after the other through the general
+    /// rewrite. On error the packet is as it came (the caller checked the TTL is above 1).
+    #[inline(always)]
+    fn forward_rewrite(
+        &self,
+        pkt: &mut [u8],
+        l: &Lean,
+        nat: Option<(Side, IpAddr, u16)>,
+    ) -> Result<(), crate::RewriteError> {
+        if let Some((side, IpAddr::V4(a), port)) = nat
+            && nat::fast_v4_lean(pkt, l, side, a.to_bits(), port, true)
+        {
+            return Ok(());
+        }
+        let saved = TtlBytes::at(pkt, l.family, 0);
+        ttl::decrement_at(pkt, l.family, 0)?;
+        if let Some((side, addr, port)) = nat {
+            let s = l.summary(pkt);
+            if let Err(e) = nat::rewrite(pkt, &s, side, addr, port, self.cfg.nat) {
+                saved.restore(pkt);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     #[inline]
@@ -263,18 +279,8 @@ impl Director {
         self.count_out(sid, d, l.l3_len);
         self.transition_by(now, id, l.protocol, tcp_flags, &[], Direction::Output);
         let pkt = buf.packet_mut();
-        let done = match vaddr {
-            IpAddr::V4(a) => nat::fast_v4_lean(pkt, l, Side::Src, a.to_bits(), vport, true),
-            IpAddr::V6(_) => false,
-        };
-        if !done {
-            let saved = TtlBytes::at(pkt, l.family, 0);
-            let _ = ttl::decrement_at(pkt, l.family, 0);
-            let s = l.summary(pkt);
-            if let Err(e) = nat::rewrite(pkt, &s, Side::Src, vaddr, vport, self.cfg.nat) {
-                saved.restore(pkt);
-                return Some(Verdict::Drop(super::DropReason::Rewrite(e)));
-            }
+        if let Err(e) = self.forward_rewrite(pkt, l, Some((Side::Src, vaddr, vport))) {
+            return Some(Verdict::Drop(super::DropReason::Rewrite(e)));
         }
         Some(Verdict::Forward {
             next_hop: client,
