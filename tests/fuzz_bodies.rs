@@ -8,7 +8,7 @@ use etherparse::{Icmpv4Type, Icmpv6Type, PacketBuilder, icmpv4, icmpv6};
 use lvs::PacketBuf;
 use lvs::forward::pmtu::{self, MtuCheck};
 use lvs::forward::tunnel::{self, GueChecksum, Tunnel, TunnelKind};
-use lvs::fuzzing::{DECAP_GUE_PORTS, dr_input, encap_input, pmtu_input};
+use lvs::fuzzing::{DECAP_GUE_PORTS, director_input, dr_input, encap_input, pmtu_input};
 use lvs::wire::MacAddr;
 use proptest::prelude::*;
 use std::net::IpAddr;
@@ -32,6 +32,8 @@ enum Input {
     Dr,
     /// [`pmtu_input`]: link MTU and tunnel, then an IP packet.
     Pmtu,
+    /// [`director_input`]: a sequence of packets for the Director.
+    Director,
 }
 
 /// Every target: name (as in fuzz/Cargo.toml), body, and the shape of its input.
@@ -51,6 +53,7 @@ const TARGETS: &[(&str, Body, Input)] = &[
     ("dr", lvs::fuzzing::dr, Input::Dr),
     ("ttl", lvs::fuzzing::ttl, Input::Packet),
     ("pmtu", lvs::fuzzing::pmtu, Input::Pmtu),
+    ("director", lvs::fuzzing::director, Input::Director),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -310,6 +313,88 @@ fn pmtu_cases() -> Vec<(u32, Option<Tunnel>, Vec<u8>)> {
     out
 }
 
+/// A TCP packet `src` -> `dst` with `flags` ("S", "SA", "A", "FA", "R") and a payload.
+fn tcp_packet(src: (IpAddr, u16), dst: (IpAddr, u16), flags: &str, payload: &[u8]) -> Vec<u8> {
+    let b = match (src.0, dst.0) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ipv6(s.octets(), d.octets(), 64),
+        _ => unreachable!("one family"),
+    };
+    let mut t = b.tcp(src.1, dst.1, 1, 1000);
+    for f in flags.chars() {
+        t = match f {
+            'S' => t.syn(),
+            'A' => t.ack(1),
+            'F' => t.fin(),
+            'R' => t.rst(),
+            _ => t,
+        };
+    }
+    let mut p = Vec::new();
+    t.write(&mut p, payload).unwrap();
+    p
+}
+
+fn udp_packet(src: (IpAddr, u16), dst: (IpAddr, u16)) -> Vec<u8> {
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (src.0, dst.0) else {
+        unreachable!("IPv4 seeds")
+    };
+    let mut p = Vec::new();
+    PacketBuilder::ipv4(s.octets(), d.octets(), 64)
+        .udp(src.1, dst.1)
+        .write(&mut p, b"query")
+        .unwrap();
+    p
+}
+
+/// Packet sequences for the Director target (its rules: `lvs::fuzzing::DIRECTOR_RULES`):
+/// a NAT flow with replies through FIN, DR and one-packet UDP, a persistent tunnel
+/// service, an IPv6 NAT flow, and time passing with the timers run.
+fn director_sequences() -> Vec<Vec<u8>> {
+    let c = (addr("198.51.100.7"), 40000);
+    let vip80 = (addr("192.0.2.1"), 80);
+    let rs = (addr("10.0.0.2"), 8080);
+    let nat = [
+        tcp_packet(c, vip80, "S", b""),
+        tcp_packet(rs, c, "SA", b""),
+        tcp_packet(c, vip80, "A", b""),
+        tcp_packet(c, vip80, "A", b"GET /"),
+        tcp_packet(rs, c, "A", b"200 OK"),
+        tcp_packet(c, vip80, "FA", b""),
+        tcp_packet(rs, c, "FA", b""),
+        tcp_packet(c, vip80, "A", b""),
+    ];
+    let udp = [
+        udp_packet(c, (addr("192.0.2.1"), 53)),
+        udp_packet(c, (addr("192.0.2.1"), 53)),
+        udp_packet(c, (addr("192.0.2.1"), 514)),
+        udp_packet(c, (addr("192.0.2.1"), 514)),
+    ];
+    let vip443 = (addr("192.0.2.1"), 443);
+    let persistent = [
+        tcp_packet(c, vip443, "S", b""),
+        tcp_packet(c, vip443, "A", b"hello"),
+        tcp_packet((addr("198.51.100.7"), 40001), vip443, "S", b""),
+        tcp_packet(c, vip443, "R", b""),
+    ];
+    let c6 = (addr("2001:db8:9::7"), 40000);
+    let vip6 = (addr("2001:db8::1"), 80);
+    let rs6 = (addr("2001:db8:1::2"), 8080);
+    let v6 = [
+        tcp_packet(c6, vip6, "S", b""),
+        tcp_packet(rs6, c6, "SA", b""),
+        tcp_packet(c6, vip6, "A", b"GET /"),
+    ];
+    let seq = |ps: &[Vec<u8>], step: u8| {
+        let v: Vec<(u8, &[u8])> = ps.iter().map(|p| (step, p.as_slice())).collect();
+        director_input(&v)
+    };
+    let mut out = vec![seq(&nat, 1), seq(&udp, 2), seq(&persistent, 3), seq(&v6, 1)];
+    // The NAT flow with the timers run between its packets.
+    out.push(seq(&nat, 255));
+    out
+}
+
 fn seeds_for(input: Input) -> Vec<Vec<u8>> {
     match input {
         Input::Packet => packets(),
@@ -345,6 +430,7 @@ fn seeds_for(input: Input) -> Vec<Vec<u8>> {
             .iter()
             .map(|(m, t, p)| pmtu_input(*m, t.as_ref(), 0x1234, p))
             .collect(),
+        Input::Director => director_sequences(),
     }
 }
 
@@ -450,6 +536,33 @@ fn seeds_exercise_the_success_paths() {
         too_big.iter().all(|&n| n > 0),
         "too-big replies per family: {too_big:?}"
     );
+    // The Director sequences are forwarded, replies included, not merely passed.
+    for s in director_sequences() {
+        let mut d = lvs::Director::from_rules(
+            lvs::Config {
+                tunnel_source_v4: Some("192.0.2.254".parse().unwrap()),
+                ..lvs::Config::default()
+            },
+            [5; 32],
+            lvs::fuzzing::DIRECTOR_RULES,
+        )
+        .unwrap();
+        let mut rest = &s[..];
+        let mut forwarded = 0;
+        while let [lo, hi, _, tail @ ..] = rest {
+            let len = usize::from(u16::from_le_bytes([*lo, *hi]));
+            let (p, next) = tail.split_at(len);
+            rest = next;
+            let mut b = PacketBuf::with_headroom(lvs::buf::DEFAULT_HEADROOM, p);
+            let v = d.handle_packet(
+                lvs::Instant::from_secs(1),
+                &mut b,
+                lvs::PacketMeta::default(),
+            );
+            forwarded += usize::from(matches!(v, lvs::Verdict::Forward { .. }));
+        }
+        assert!(forwarded >= 2, "a director seed forwards ({forwarded})");
+    }
 }
 
 /// A seed index, byte flips and an optional truncation, applied to each target's own

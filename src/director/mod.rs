@@ -445,6 +445,13 @@ impl Director {
         }
     }
 
+    /// Switches the fast path for established connections and new connections to plain
+    /// services on or off (on by default). Verdicts, bytes, state and events are the
+    /// same either way; this exists for differential tests and fuzzing, which run both.
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast_path_on = on;
+    }
+
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &Config {
