@@ -626,71 +626,6 @@ pub fn pmtu(data: &[u8]) {
     assert_eq!(l4_checksum_ok(reply), Some(true), "ICMP checksum");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tunnel_params_round_trip() {
-        let a4: IpAddr = [10, 0, 0, 1].into();
-        let b4: IpAddr = [10, 0, 0, 2].into();
-        let a6: IpAddr = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1].into();
-        let kinds = [
-            TunnelKind::Ipip,
-            TunnelKind::Gue {
-                port: 6080,
-                checksum: GueChecksum::None,
-            },
-            TunnelKind::Gue {
-                port: 1,
-                checksum: GueChecksum::Csum,
-            },
-            TunnelKind::Gue {
-                port: 65535,
-                checksum: GueChecksum::RemCsum,
-            },
-            TunnelKind::Gre {
-                checksum: false,
-                key: None,
-            },
-            TunnelKind::Gre {
-                checksum: true,
-                key: Some(0xdead_beef),
-            },
-        ];
-        for kind in kinds {
-            for (src, dst) in [(a4, b4), (a6, a6), (a4, a6), (a6, b4)] {
-                for copy_df in [false, true] {
-                    let mut t = Tunnel::new(kind, src, dst);
-                    t.copy_df = copy_df;
-                    t.flow_hash_key = [7; 16];
-                    let v = encap_input(&t, 0x1234, 99, b"pkt");
-                    assert_eq!(encap_params(&v), Some((t, 0x1234, 99, &b"pkt"[..])));
-                    let v = pmtu_input(1400, Some(&t), 5, b"pkt");
-                    assert_eq!(pmtu_params(&v), Some((1400, Some(t), 5, &b"pkt"[..])));
-                }
-            }
-        }
-        let v = pmtu_input(9000, None, 0, b"");
-        assert_eq!(pmtu_params(&v), Some((9000, None, 0, &b""[..])));
-    }
-
-    #[test]
-    fn pmtu_reply_quoting_part_of_an_extension_chain() {
-        let p = sample_udp_v6_long_hop_by_hop();
-        let s = PacketSummary::parse(&p).unwrap();
-        assert_eq!(s.l4_offset, 40 + 2048);
-        assert_eq!(pmtu::check(&s, 1500, None), MtuCheck::TooBig { mtu: 1500 });
-        let mut out = [0u8; 1500];
-        let n = pmtu::build_too_big(&p, 1500, &mut out).unwrap();
-        assert_eq!(n, pmtu::ICMPV6_ERROR_MAX);
-        // Linux sends this; the parser rejects the quote, cut inside the chain.
-        let e = PacketSummary::parse(&out[..n]).unwrap_err();
-        assert_eq!(e.layer, Layer::QuotedIp);
-        pmtu(&pmtu_input(1500, None, 0, &p));
-    }
-}
-
 /// The rules of the [`director`] target: NAT, DR and tunnel services, IPv4 and IPv6, a
 /// persistent one and a one-packet one.
 pub const DIRECTOR_RULES: &str = "\
@@ -767,4 +702,69 @@ pub fn director(data: &[u8]) {
         assert_eq!(fast.poll_timeout(), slow.poll_timeout(), "timers differ");
     }
     assert_eq!(fast.conns().len(), slow.conns().len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_params_round_trip() {
+        let a4: IpAddr = [10, 0, 0, 1].into();
+        let b4: IpAddr = [10, 0, 0, 2].into();
+        let a6: IpAddr = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1].into();
+        let kinds = [
+            TunnelKind::Ipip,
+            TunnelKind::Gue {
+                port: 6080,
+                checksum: GueChecksum::None,
+            },
+            TunnelKind::Gue {
+                port: 1,
+                checksum: GueChecksum::Csum,
+            },
+            TunnelKind::Gue {
+                port: 65535,
+                checksum: GueChecksum::RemCsum,
+            },
+            TunnelKind::Gre {
+                checksum: false,
+                key: None,
+            },
+            TunnelKind::Gre {
+                checksum: true,
+                key: Some(0xdead_beef),
+            },
+        ];
+        for kind in kinds {
+            for (src, dst) in [(a4, b4), (a6, a6), (a4, a6), (a6, b4)] {
+                for copy_df in [false, true] {
+                    let mut t = Tunnel::new(kind, src, dst);
+                    t.copy_df = copy_df;
+                    t.flow_hash_key = [7; 16];
+                    let v = encap_input(&t, 0x1234, 99, b"pkt");
+                    assert_eq!(encap_params(&v), Some((t, 0x1234, 99, &b"pkt"[..])));
+                    let v = pmtu_input(1400, Some(&t), 5, b"pkt");
+                    assert_eq!(pmtu_params(&v), Some((1400, Some(t), 5, &b"pkt"[..])));
+                }
+            }
+        }
+        let v = pmtu_input(9000, None, 0, b"");
+        assert_eq!(pmtu_params(&v), Some((9000, None, 0, &b""[..])));
+    }
+
+    #[test]
+    fn pmtu_reply_quoting_part_of_an_extension_chain() {
+        let p = sample_udp_v6_long_hop_by_hop();
+        let s = PacketSummary::parse(&p).unwrap();
+        assert_eq!(s.l4_offset, 40 + 2048);
+        assert_eq!(pmtu::check(&s, 1500, None), MtuCheck::TooBig { mtu: 1500 });
+        let mut out = [0u8; 1500];
+        let n = pmtu::build_too_big(&p, 1500, &mut out).unwrap();
+        assert_eq!(n, pmtu::ICMPV6_ERROR_MAX);
+        // Linux sends this; the parser rejects the quote, cut inside the chain.
+        let e = PacketSummary::parse(&out[..n]).unwrap_err();
+        assert_eq!(e.layer, Layer::QuotedIp);
+        pmtu(&pmtu_input(1500, None, 0, &p));
+    }
 }
