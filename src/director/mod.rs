@@ -4,6 +4,13 @@
 //! (state update) or miss → persistence → scheduler → insert → rewrite in place →
 //! [`Verdict`]. The engine never reads a clock or the OS: `now` comes with every call and
 //! randomness comes from the seed given to [`Director::new`].
+//!
+//! Two paths share those steps: `fast_path.rs` takes the packets that dominate traffic
+//! (established TCP/UDP flows, NAT replies, new connections to plain services) from one
+//! lean pass over the headers; this file's general path takes everything else, and
+//! whatever the fast path declines, with nothing changed. A property test and the
+//! `director` fuzz target run both side by side and require the same verdicts, bytes,
+//! events and timers.
 
 use crate::buf::PacketBuf;
 use crate::conn_table::{
