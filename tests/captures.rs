@@ -12,51 +12,16 @@
 
 mod common;
 
-use common::{Captured, read_capture};
+use common::{Captured, capture_files, read_capture, tshark};
 use lvs::forward::nat;
 use lvs::forward::tunnel::{self, GueChecksum, Tunnel, TunnelKind};
 use lvs::{PacketBuf, PacketSummary};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const PCAP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pcaps");
 const LINKTYPE_ETHERNET: u32 = 1;
 const LINKTYPE_RAW: u32 = 101;
-
-fn capture_files() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(PCAP_DIR)
-        .unwrap_or_else(|e| {
-            panic!("capture directory {PCAP_DIR} must exist beside the repository: {e}")
-        })
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.ends_with(".pcap") || n.ends_with(".pcapng")
-        })
-        .collect();
-    v.sort();
-    assert!(
-        v.len() >= 16,
-        "expected the 16 captures of MANIFEST.tsv in {PCAP_DIR}, found {}",
-        v.len()
-    );
-    v
-}
-
-fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .args(args)
-        .output()
-        .expect("tshark must be installed (apt-get install tshark); CI installs it");
-    assert!(
-        out.status.success(),
-        "tshark {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("tshark output is UTF-8")
-}
 
 /// Parses a capture packet by its link type.
 fn summarize(c: &Captured) -> Result<PacketSummary, lvs::ParseError> {
@@ -301,24 +266,6 @@ const DIR4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 const DIR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xfe);
 const GUE_PORT: u16 = 6080;
 
-const CHECK_OPTS: [&str; 15] = [
-    "-n",
-    "-o",
-    "ip.check_checksum:TRUE",
-    "-o",
-    "tcp.check_checksum:TRUE",
-    "-o",
-    "udp.check_checksum:TRUE",
-    "-o",
-    "sctp.checksum:CRC 32c",
-    "-o",
-    "ip.defragment:FALSE",
-    "-o",
-    "ipv6.defragment:FALSE",
-    "-o",
-    "tcp.desegment_tcp_streams:FALSE",
-];
-
 /// Checksum statuses tshark reports (all occurrences); 0 is "Bad" (`tshark -G values`).
 /// The first four are never allowed to be bad; the transport ones may be bad only inside
 /// the quote of an ICMP error, which IPVS NAT leaves as it was (`QuotedChecksum::Kernel`).
@@ -364,7 +311,7 @@ fn tshark_bad_frames(file: &Path, from: &[Origin], names: &[String]) -> (Vec<Str
 
 /// tshark fields (all occurrences, comma-separated) per frame.
 fn tshark_fields(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut args: Vec<&str> = CHECK_OPTS[..15].to_vec();
+    let mut args: Vec<&str> = common::TSHARK_CHECK_OPTS.to_vec();
     let f = file.to_str().unwrap();
     args.extend([
         "-r",

@@ -16,6 +16,7 @@
 #![allow(dead_code)]
 
 mod common;
+use common::{PCAP_DIR, capture_files, tshark};
 
 #[path = "../examples/pcap_replay/churn.rs"]
 mod churn;
@@ -42,55 +43,8 @@ use replay::Emitted;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const PCAP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pcaps");
 const SEED: [u8; 32] = [7; 32];
-
-fn capture_files() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(PCAP_DIR)
-        .unwrap_or_else(|e| panic!("capture directory {PCAP_DIR} must exist: {e}"))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.ends_with(".pcap") || n.ends_with(".pcapng")
-        })
-        .collect();
-    v.sort();
-    assert!(v.len() >= 16, "expected the 16 captures of MANIFEST.tsv");
-    v
-}
-
-fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .args(args)
-        .output()
-        .expect("tshark must be installed (apt-get install tshark)");
-    assert!(
-        out.status.success(),
-        "tshark {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("tshark output is UTF-8")
-}
-
-const OPTS: [&str; 15] = [
-    "-n",
-    "-o",
-    "ip.check_checksum:TRUE",
-    "-o",
-    "tcp.check_checksum:TRUE",
-    "-o",
-    "udp.check_checksum:TRUE",
-    "-o",
-    "sctp.checksum:CRC 32c",
-    "-o",
-    "ip.defragment:FALSE",
-    "-o",
-    "ipv6.defragment:FALSE",
-    "-o",
-    "tcp.desegment_tcp_streams:FALSE",
-];
 
 /// Fields read from every output frame; the first seven are checksum statuses (0 = bad).
 const FIELDS: [&str; 19] = [
@@ -121,7 +75,7 @@ const F_ETH_DST: usize = 17;
 /// Every field of every frame (all occurrences, comma-separated).
 fn fields(file: &Path, filter: Option<&str>) -> Vec<Vec<String>> {
     let f = file.to_str().unwrap();
-    let mut args: Vec<&str> = OPTS.to_vec();
+    let mut args: Vec<&str> = common::TSHARK_CHECK_OPTS.to_vec();
     args.extend([
         "-r",
         f,

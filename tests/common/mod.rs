@@ -441,3 +441,61 @@ pub fn split_ip_header_only(p: &[u8]) -> Option<(&[u8], &[u8], u8, &[u8], bool, 
     let off = p.len() - l4.len();
     Some((&p[12..16], &p[16..20], proto, &p[off..], whole, v6))
 }
+
+/// The shared captures, read in place.
+pub const PCAP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pcaps");
+
+/// Every capture file in [`PCAP_DIR`], sorted (all 16 of MANIFEST.tsv must be there).
+pub fn capture_files() -> Vec<std::path::PathBuf> {
+    let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(PCAP_DIR)
+        .unwrap_or_else(|e| {
+            panic!("capture directory {PCAP_DIR} must exist beside the repository: {e}")
+        })
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.ends_with(".pcap") || n.ends_with(".pcapng")
+        })
+        .collect();
+    v.sort();
+    assert!(
+        v.len() >= 16,
+        "expected the 16 captures of MANIFEST.tsv in {PCAP_DIR}, found {}",
+        v.len()
+    );
+    v
+}
+
+/// Runs tshark with `args` and returns its standard output; panics if it fails.
+pub fn tshark(args: &[&str]) -> String {
+    let out = std::process::Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("tshark must be installed (apt-get install tshark); the test command installs it");
+    assert!(
+        out.status.success(),
+        "tshark {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("tshark output is UTF-8")
+}
+
+/// tshark options for checking what we wrote: verify IPv4, TCP, UDP and SCTP (CRC32c)
+/// checksums, and no reassembly (every frame is judged on its own).
+pub const TSHARK_CHECK_OPTS: [&str; 15] = [
+    "-n",
+    "-o",
+    "ip.check_checksum:TRUE",
+    "-o",
+    "tcp.check_checksum:TRUE",
+    "-o",
+    "udp.check_checksum:TRUE",
+    "-o",
+    "sctp.checksum:CRC 32c",
+    "-o",
+    "ip.defragment:FALSE",
+    "-o",
+    "ipv6.defragment:FALSE",
+    "-o",
+    "tcp.desegment_tcp_streams:FALSE",
+];
