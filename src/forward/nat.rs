@@ -178,13 +178,6 @@ pub fn rewrite(
 /// typed error there).
 #[inline(always)]
 pub(crate) fn fast_v4(pkt: &mut [u8], side: Side, addr: u32, port: u16) -> bool {
-    fast_v4_ttl(pkt, side, addr, port, false)
-}
-
-/// [`fast_v4`], and with `dec_ttl` the TTL decrement of forwarding folded into the same
-/// header checksum update (declined, nothing written, if the TTL is 1 or 0).
-#[inline(always)]
-pub(crate) fn fast_v4_ttl(pkt: &mut [u8], side: Side, addr: u32, port: u16, dec_ttl: bool) -> bool {
     let Some(hdr) = pkt.first_chunk::<20>() else {
         return false;
     };
@@ -226,12 +219,13 @@ pub(crate) fn fast_v4_ttl(pkt: &mut [u8], side: Side, addr: u32, port: u16, dec_
         },
         _ => return false,
     };
-    write_v4(&mut pkt[..total], is_udp, side, addr, port, dec_ttl)
+    write_v4(&mut pkt[..total], is_udp, side, addr, port, false)
 }
 
-/// [`fast_v4_ttl`] for a packet the lean parse accepted (an IPv4 header without options,
-/// valid, and a complete TCP or UDP header): no second validation. Declines, writing
-/// nothing, anything else.
+/// [`fast_v4`] for a packet the lean parse accepted (an IPv4 header without options,
+/// valid, and a complete TCP or UDP header): no second validation; with `dec_ttl` the
+/// TTL decrement of forwarding is folded into the same header checksum update. Declines,
+/// writing nothing, anything else (and a TTL of 1 or 0 with `dec_ttl`).
 #[inline(always)]
 pub(crate) fn fast_v4_lean(
     pkt: &mut [u8],
@@ -626,7 +620,8 @@ mod tests {
             p[10..12].copy_from_slice(&hc.to_be_bytes());
             let side = if dst { Side::Dst } else { Side::Src };
             let mut folded = p;
-            let ok = fast_v4_ttl(&mut folded, side, addr, port, true);
+            let l = crate::wire::lean::parse(&p).unwrap();
+            let ok = fast_v4_lean(&mut folded, &l, side, addr, port, true);
             if ttl <= 1 {
                 proptest::prop_assert!(!ok);
                 proptest::prop_assert_eq!(folded, p);
