@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{Captured, capture_files, read_capture, tshark};
+use common::{Captured, capture_files, read_capture, tshark, tshark_fields};
 use lvs::forward::nat;
 use lvs::forward::tunnel::{self, GueChecksum, Tunnel, TunnelKind};
 use lvs::{PacketBuf, PacketSummary};
@@ -283,7 +283,7 @@ const STATUS_FIELDS: [&str; 7] = [
 fn tshark_bad_frames(file: &Path, from: &[Origin], names: &[String]) -> (Vec<String>, usize) {
     let mut bad = Vec::new();
     let mut quoted_bad = 0;
-    for (i, f) in tshark_fields(file, &STATUS_FIELDS).iter().enumerate() {
+    for (i, f) in tshark_fields(file, &STATUS_FIELDS, None).iter().enumerate() {
         let o = from[i];
         let is_bad = |col: &String| col.split(',').any(|v| v == "0");
         if f[..4].iter().any(is_bad) {
@@ -307,29 +307,6 @@ fn tshark_bad_frames(file: &Path, from: &[Origin], names: &[String]) -> (Vec<Str
         }
     }
     (bad, quoted_bad)
-}
-
-/// tshark fields (all occurrences, comma-separated) per frame.
-fn tshark_fields(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut args: Vec<&str> = common::TSHARK_CHECK_OPTS.to_vec();
-    let f = file.to_str().unwrap();
-    args.extend([
-        "-r",
-        f,
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-    ]);
-    for x in fields {
-        args.extend(["-e", x]);
-    }
-    tshark(&args)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect()
 }
 
 #[derive(Default, Debug)]
@@ -563,7 +540,7 @@ fn rewrites_of_every_capture_verify_in_tshark() {
     }
 
     // 2. NAT output is addressed to the real server / comes from the VIP.
-    for (i, f) in tshark_fields(&files_out[0].1, &["ip.dst", "ipv6.dst"])
+    for (i, f) in tshark_fields(&files_out[0].1, &["ip.dst", "ipv6.dst"], None)
         .iter()
         .enumerate()
     {
@@ -580,7 +557,7 @@ fn rewrites_of_every_capture_verify_in_tshark() {
             o.frame
         );
     }
-    for (i, f) in tshark_fields(&files_out[1].1, &["ip.src", "ipv6.src"])
+    for (i, f) in tshark_fields(&files_out[1].1, &["ip.src", "ipv6.src"], None)
         .iter()
         .enumerate()
     {
@@ -617,9 +594,9 @@ fn rewrites_of_every_capture_verify_in_tshark() {
         "ip.id",
         "ipv6.nxt",
     ];
-    let want = tshark_fields(&files_out[2].1, &fields);
+    let want = tshark_fields(&files_out[2].1, &fields, None);
     for (label, idx, outer_v6) in [("IPIP", 3, None), ("GRE", 4, Some(false))] {
-        let got = tshark_fields(&files_out[idx].1, &fields);
+        let got = tshark_fields(&files_out[idx].1, &fields, None);
         assert_eq!(got.len(), want.len(), "{label}: frame count");
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             let o = tun_from[i];

@@ -16,7 +16,7 @@
 #![allow(dead_code)]
 
 mod common;
-use common::{PCAP_DIR, capture_files, tshark};
+use common::{PCAP_DIR, capture_files, tshark, tshark_fields};
 
 #[path = "../examples/pcap_replay/churn.rs"]
 mod churn;
@@ -74,28 +74,7 @@ const F_ETH_DST: usize = 17;
 
 /// Every field of every frame (all occurrences, comma-separated).
 fn fields(file: &Path, filter: Option<&str>) -> Vec<Vec<String>> {
-    let f = file.to_str().unwrap();
-    let mut args: Vec<&str> = common::TSHARK_CHECK_OPTS.to_vec();
-    args.extend([
-        "-r",
-        f,
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-    ]);
-    if let Some(y) = filter {
-        args.extend(["-Y", y]);
-    }
-    for x in FIELDS {
-        args.extend(["-e", x]);
-    }
-    tshark(&args)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect()
+    tshark_fields(file, &FIELDS, filter)
 }
 
 fn join(a: &str, b: &str) -> String {

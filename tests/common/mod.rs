@@ -499,3 +499,34 @@ pub const TSHARK_CHECK_OPTS: [&str; 15] = [
     "-o",
     "tcp.desegment_tcp_streams:FALSE",
 ];
+
+/// tshark `fields` of every frame of `file` (all occurrences, comma-separated), read with
+/// [`TSHARK_CHECK_OPTS`], optionally only the frames matching the display `filter`.
+pub fn tshark_fields(
+    file: &std::path::Path,
+    fields: &[&str],
+    filter: Option<&str>,
+) -> Vec<Vec<String>> {
+    let f = file.to_str().expect("a UTF-8 path");
+    let mut args: Vec<&str> = TSHARK_CHECK_OPTS.to_vec();
+    args.extend([
+        "-r",
+        f,
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
+    if let Some(y) = filter {
+        args.extend(["-Y", y]);
+    }
+    for x in fields {
+        args.extend(["-e", x]);
+    }
+    tshark(&args)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
