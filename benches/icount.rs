@@ -20,6 +20,32 @@ pub const KINDS: &[&str] = &[
     "director_new_connection",
 ];
 
+/// A director for `capacity` records with a wlc NAT service 192.0.2.1:80 over 100 real
+/// servers of weights 1 to 5.
+fn wlc_director(capacity: usize) -> lvs::Director {
+    use lvs::service::{Protocol, SchedulerName, ServiceConfig, ServiceKey};
+    let mut d = lvs::Director::new(
+        lvs::Config {
+            conn_capacity: capacity,
+            ..lvs::Config::default()
+        },
+        [1; 32],
+    );
+    let mut s = ServiceConfig::new(ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: IpAddr::from([192, 0, 2, 1]),
+        port: 80,
+    });
+    s.scheduler = SchedulerName::Wlc;
+    let id = d.add_service(s).unwrap();
+    for r in 0..100u8 {
+        let rs = lvs::scheduler::RealServerConfig::new(IpAddr::from([10, 200, 0, r]), 8080)
+            .weight(1 + u32::from(r % 5));
+        d.add_server(id, rs).unwrap();
+    }
+    d
+}
+
 fn run(kind: &str, n: u64) {
     let rips: [IpAddr; 2] = [IpAddr::from([10, 0, 0, 2]), IpAddr::from([10, 0, 0, 3])];
     let pkt = lvs::fuzzing::sample_tcp_v4();
@@ -61,25 +87,7 @@ fn run(kind: &str, n: u64) {
         "director_established" => {
             // A NAT service with 100 servers and 10,000 connections; then packets of
             // existing flows (parse, lookup, state, rewrite).
-            use lvs::service::{Protocol, SchedulerName, ServiceConfig, ServiceKey};
-            let mut d = lvs::Director::new(
-                lvs::Config {
-                    conn_capacity: 20_000,
-                    ..lvs::Config::default()
-                },
-                [1; 32],
-            );
-            let mut s = ServiceConfig::new(ServiceKey::Addr {
-                protocol: Protocol::Tcp,
-                addr: IpAddr::from([192, 0, 2, 1]),
-                port: 80,
-            });
-            s.scheduler = SchedulerName::Wlc;
-            let id = d.add_service(s).unwrap();
-            for r in 0..100u8 {
-                let rs = lvs::scheduler::RealServerConfig::new(IpAddr::from([10, 200, 0, r]), 8080);
-                d.add_server(id, rs).unwrap();
-            }
+            let mut d = wlc_director(20_000);
             let now = lvs::Instant::from_secs(1000);
             let mut buf = lvs::PacketBuf::with_headroom(64, &pkt);
             let start = buf.headroom();
@@ -115,26 +123,7 @@ fn run(kind: &str, n: u64) {
         "director_new_connection" => {
             // SYNs from new clients to a wlc NAT service of 100 servers; every 1024 of
             // them the clock moves on 61 s and their connections expire (amortised here).
-            use lvs::service::{Protocol, SchedulerName, ServiceConfig, ServiceKey};
-            let mut d = lvs::Director::new(
-                lvs::Config {
-                    conn_capacity: 1 << 16,
-                    ..lvs::Config::default()
-                },
-                [1; 32],
-            );
-            let mut s = ServiceConfig::new(ServiceKey::Addr {
-                protocol: Protocol::Tcp,
-                addr: IpAddr::from([192, 0, 2, 1]),
-                port: 80,
-            });
-            s.scheduler = SchedulerName::Wlc;
-            let id = d.add_service(s).unwrap();
-            for r in 0..100u8 {
-                let rs = lvs::scheduler::RealServerConfig::new(IpAddr::from([10, 200, 0, r]), 8080)
-                    .weight(1 + u32::from(r % 5));
-                d.add_server(id, rs).unwrap();
-            }
+            let mut d = wlc_director(1 << 16);
             let mut now = lvs::Instant::from_secs(1000);
             let mut buf = lvs::PacketBuf::with_headroom(64, &pkt);
             let start = buf.headroom();
