@@ -43,6 +43,17 @@ fn home(packed: &[u8; 16], v6: bool, mask: usize) -> usize {
     (x >> 32) as usize & mask
 }
 
+/// [`home`] of the packed form of the IPv4 address `a` (octets in order), computed from
+/// the four octets.
+#[inline(always)]
+fn home_v4(a: [u8; 4], mask: usize) -> usize {
+    // The packed form's first eight bytes are zero; its last eight, read little-endian,
+    // are 0xffff0000 | a << 32.
+    let b = 0xffff_0000 | (u64::from(u32::from_le_bytes(a)) << 32);
+    let x = b.rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (x >> 32) as usize & mask
+}
+
 impl AddrPool {
     pub(crate) fn new() -> Self {
         Self {
@@ -76,6 +87,28 @@ impl AddrPool {
             }
             let e = &self.entries[id as usize];
             if e.packed == *packed && e.v6 == v6 {
+                return Some(id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// [`AddrPool::find_packed`] for an IPv4 address given by its octets.
+    #[inline(always)]
+    pub(crate) fn find_v4(&self, a: [u8; 4]) -> Option<u32> {
+        let bit = home_v4(a, 4095);
+        if self.maybe[bit / 64] & (1 << (bit % 64)) == 0 {
+            return None;
+        }
+        let mask = self.mask();
+        let mut i = home_v4(a, mask);
+        loop {
+            let id = self.slots[i];
+            if id == EMPTY {
+                return None;
+            }
+            let e = &self.entries[id as usize];
+            if !e.v6 && e.packed[12..] == a {
                 return Some(id);
             }
             i = (i + 1) & mask;
@@ -218,6 +251,14 @@ impl AddrPool {
             .is_some_and(|e| e.packed == *packed && e.v6 == v6)
     }
 
+    /// Whether `id` is the IPv4 address with octets `a`.
+    #[inline(always)]
+    pub(crate) fn is_v4(&self, id: u32, a: [u8; 4]) -> bool {
+        self.entries
+            .get(id as usize)
+            .is_some_and(|e| !e.v6 && e.packed[12..] == a)
+    }
+
     /// The address behind `id`.
     #[inline]
     pub(crate) fn get(&self, id: u32) -> IpAddr {
@@ -232,6 +273,14 @@ mod tests {
     use std::collections::HashMap;
 
     proptest! {
+        /// The IPv4 home is the packed home of the mapped address, for any mask.
+        #[test]
+        fn home_v4_is_home_of_the_packed_form(a in any::<[u8; 4]>(), bits in 0u32..20) {
+            let mask = (1usize << bits) - 1;
+            let (p, v6) = pack_addr(IpAddr::from(a));
+            prop_assert_eq!(home_v4(a, mask), home(&p, v6, mask));
+        }
+
         /// Interning behaves like a reference-counted map, through growth, id reuse and
         /// deletions inside clusters.
         #[test]
@@ -260,7 +309,15 @@ mod tests {
                 for (&a, &(id, _)) in &model {
                     prop_assert_eq!(pool.find(a), Some(id));
                     prop_assert_eq!(pool.get(id), a);
+                    if let IpAddr::V4(v) = a {
+                        prop_assert_eq!(pool.find_v4(v.octets()), Some(id));
+                        prop_assert!(pool.is_v4(id, v.octets()));
+                    } else {
+                        prop_assert!(!pool.is_v4(id, [10, 0, 0, n]));
+                    }
                 }
+                // An IPv4 address not interned (10.1/16 never is) is not found.
+                prop_assert_eq!(pool.find_v4([10, 1, 0, n]), None);
                 prop_assert_eq!(pool.live, model.len());
             }
         }

@@ -264,6 +264,82 @@ impl ConnTable {
         self.lookup_in_packed(protocol, (&ca, v6), cport, (&va, va6), vport)
     }
 
+    /// The index hash of `<protocol, a, port>` for an IPv4 address by its octets: equal to
+    /// [`ConnTable::hash`] of its packed form, without building it.
+    #[inline(always)]
+    fn hash_v4(&self, protocol: u8, a: [u8; 4], port: u16) -> u64 {
+        let w = u64::from(u32::from_le_bytes(a))
+            | u64::from(port.swap_bytes()) << 32
+            | u64::from(protocol) << 48;
+        crate::siphash::siphash13_short(w, 7, self.keys.0, self.keys.1)
+    }
+
+    /// [`ConnTable::lookup_in`] for an IPv4 client and virtual address, by their octets.
+    #[inline(always)]
+    pub(crate) fn lookup_in_v4(
+        &self,
+        protocol: u8,
+        ca: [u8; 4],
+        cport: u16,
+        va: [u8; 4],
+        vport: u16,
+    ) -> Option<ConnId> {
+        let find = |port: u16, no_cport: bool| {
+            let h = self.hash_v4(protocol, ca, port);
+            self.conns.find(h, |id| {
+                let c = &self.conns[id as usize];
+                // A record without CLIENT_V6 holds an IPv4-mapped address: its last four
+                // bytes are the client.
+                c.cport == port
+                    && c.vport == vport
+                    && c.protocol == protocol
+                    && c.caddr[12..] == ca
+                    && c.flags.0
+                        & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT)
+                        == if no_cport { ConnFlags::NO_CPORT } else { 0 }
+                    && self.addrs.is_v4(c.vaddr, va)
+            })
+        };
+        if let Some(id) = find(cport, false) {
+            return Some(ConnId(id));
+        }
+        if self.no_cport > 0 {
+            return find(0, true).map(ConnId);
+        }
+        None
+    }
+
+    /// [`ConnTable::lookup_out`] for IPv4 addresses, by their octets.
+    #[inline(always)]
+    pub(crate) fn lookup_out_v4(
+        &self,
+        protocol: u8,
+        sa: [u8; 4],
+        sport: u16,
+        ca: [u8; 4],
+        cport: u16,
+    ) -> Option<ConnId> {
+        let s = self.addrs.find_v4(sa)?;
+        let h = self.hash_v4(protocol, ca, cport);
+        self.conns
+            .find(h, |id| {
+                let c = &self.conns[id as usize];
+                let nat = c.flags.0 & ConnFlags::FWD_MASK == ConnFlags::MASQ;
+                let (a, p) = if nat {
+                    (c.daddr, c.dport)
+                } else {
+                    (c.vaddr, c.vport)
+                };
+                c.cport == cport
+                    && a == s
+                    && p == sport
+                    && c.protocol == protocol
+                    && c.caddr[12..] == ca
+                    && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE) == 0
+            })
+            .map(ConnId)
+    }
+
     /// [`ConnTable::lookup_in`] on packed addresses (see `pack_addr`).
     #[inline(always)]
     pub(crate) fn lookup_in_packed(

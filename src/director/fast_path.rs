@@ -25,14 +25,14 @@ use crate::wire::lean::Lean;
 use crate::wire::{Family, Ports, proto, tcp};
 use core::net::IpAddr;
 
-/// An IPv4 address as the connection table packs it (IPv4-mapped IPv6).
-#[inline(always)]
-fn packed_v4(b: &[u8]) -> [u8; 16] {
-    let mut p = [0u8; 16];
-    p[10] = 0xff;
-    p[11] = 0xff;
-    p[12..].copy_from_slice(&b[..4]);
-    p
+/// What a packet's lookups found.
+enum Hit {
+    /// A reply of this connection (from its real server or virtual address).
+    Reply(ConnId),
+    /// A client packet of this connection.
+    In(ConnId),
+    /// Nothing.
+    Miss,
 }
 
 #[inline(always)]
@@ -40,11 +40,6 @@ fn packed_v6(b: &[u8]) -> [u8; 16] {
     let mut p = [0u8; 16];
     p.copy_from_slice(&b[..16]);
     p
-}
-
-#[inline(always)]
-fn be16(pkt: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([pkt[at], pkt[at + 1]])
 }
 
 impl Director {
@@ -65,41 +60,61 @@ impl Director {
         if !l.has_ports || (l.protocol != proto::TCP && l.protocol != proto::UDP) {
             return None;
         }
-        // Bounds: `lean::parse` checked the IP header and the transport header's length.
+        // `lean::parse` checked the IP header and the transport header's length: these
+        // reads do not fail.
         let at = l.l4_offset;
-        let (src, dst, v6) = match l.family {
-            Family::V4 => (packed_v4(&pkt[12..]), packed_v4(&pkt[16..]), false),
-            Family::V6 => (packed_v6(&pkt[8..]), packed_v6(&pkt[24..]), true),
-        };
-        let (sport, dport) = (be16(pkt, at), be16(pkt, at + 2));
+        let ports = pkt.get(at..at + 4)?;
+        let (sport, dport) = (
+            u16::from_be_bytes([ports[0], ports[1]]),
+            u16::from_be_bytes([ports[2], ports[3]]),
+        );
         let flags = if l.protocol == proto::TCP {
-            pkt[at + 13]
+            *pkt.get(at + 13)?
         } else {
             0
         };
-        // Replies from real servers first, as the general path looks them up.
-        if let Some(id) =
-            self.conns
-                .lookup_out_packed(l.protocol, (&src, v6), sport, (&dst, v6), dport)
-        {
-            return self.fast_reply(now, buf, l, flags, id);
-        }
-        match self
-            .conns
-            .lookup_in_packed(l.protocol, (&src, v6), sport, (&dst, v6), dport)
-        {
+        // Replies from real servers first, as the general path looks them up. IPv4 by
+        // its octets (no 16-byte packed forms built per packet).
+        let hit = match l.family {
+            Family::V4 => {
+                let h = pkt.first_chunk::<20>()?;
+                let src = [h[12], h[13], h[14], h[15]];
+                let dst = [h[16], h[17], h[18], h[19]];
+                match self.conns.lookup_out_v4(l.protocol, src, sport, dst, dport) {
+                    Some(id) => Hit::Reply(id),
+                    None => self
+                        .conns
+                        .lookup_in_v4(l.protocol, src, sport, dst, dport)
+                        .map_or(Hit::Miss, Hit::In),
+                }
+            }
+            Family::V6 => {
+                let (src, dst) = (packed_v6(&pkt[8..]), packed_v6(&pkt[24..]));
+                let (s, d) = ((&src, true), (&dst, true));
+                match self.conns.lookup_out_packed(l.protocol, s, sport, d, dport) {
+                    Some(id) => Hit::Reply(id),
+                    None => self
+                        .conns
+                        .lookup_in_packed(l.protocol, s, sport, d, dport)
+                        .map_or(Hit::Miss, Hit::In),
+                }
+            }
+        };
+        match hit {
+            Hit::Reply(id) => self.fast_reply(now, buf, l, flags, id),
             // A SYN may reuse or replace an old connection: the general path decides.
-            Some(_) if l.protocol == proto::TCP && flags & tcp::flags::SYN != 0 => None,
-            Some(id) => self.fast_in(now, buf, l, flags, id),
-            None => self.fast_new(now, buf, l, flags, meta, (sport, dport)),
+            Hit::In(_) if l.protocol == proto::TCP && flags & tcp::flags::SYN != 0 => None,
+            Hit::In(id) => self.fast_in(now, buf, l, flags, id),
+            Hit::Miss => self.fast_new(now, buf, l, flags, meta, (sport, dport)),
         }
     }
 
     /// A packet that may start a connection to a plain service (found by protocol,
     /// address and port; not persistent, not one-packet): scheduled, recorded and sent
     /// here. Firewall marks, persistence, FTP and port-zero rules, sloppy TCP and the
-    /// `drop_packet` defence are the general path's.
-    #[inline(always)]
+    /// `drop_packet` defence are the general path's. Out of line, like the general path:
+    /// the established path keeps its registers.
+    #[inline(never)]
     fn fast_new<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         now: Instant,

@@ -751,7 +751,20 @@ impl Director {
         {
             return v;
         }
-        // What the fast path declined, without parsing the common packet twice.
+        self.general_path(now, buf, lean, meta)
+    }
+
+    /// What the fast path declined. Out of line: inlined, its size cost the fast path
+    /// registers (spills on every packet).
+    #[inline(never)]
+    fn general_path<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        lean: Option<crate::wire::lean::Lean>,
+        meta: PacketMeta,
+    ) -> Verdict {
+        // Without parsing the common packet twice.
         let parsed = match lean {
             Some(l) => Ok(l.summary(buf.packet())),
             None => PacketSummary::parse(buf.packet()),
