@@ -19,6 +19,13 @@ const LONG_GAP: Duration = Duration::from_secs(40 * 86_400);
 /// One table tick: 4 ms, the kernel's jiffy at HZ=250 (Debian's default).
 pub const TICK: Duration = Duration::from_millis(4);
 
+/// [`TICK`] in microseconds.
+const TICK_MICROS: i64 = TICK.as_micros() as i64;
+const _: () = assert!(
+    1_000_000 % TICK_MICROS == 0,
+    "a second is a whole number of ticks"
+);
+
 /// The first 12 bytes of an IPv4-mapped IPv6 address, as IPv4 addresses are packed.
 const V4_MAPPED_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
@@ -215,7 +222,21 @@ impl ConnTable {
     /// The tick `timeout` after `now` (setting the epoch from `now` on first use).
     #[inline(always)]
     fn deadline(&mut self, now: Instant, timeout: Duration) -> u32 {
-        self.epoch.get_or_insert(now);
+        let epoch = *self.epoch.get_or_insert(now);
+        // A whole number of seconds after an instant not before the epoch (every kernel
+        // timeout, on every packet): the tick of `now + timeout` is `now`'s plus 250 a
+        // second, exactly, without the saturating instant arithmetic.
+        const MAX_SECS: u64 = 1 << 22;
+        if timeout.subsec_nanos() == 0
+            && timeout.as_secs() < MAX_SECS
+            && now.micros() <= i64::MAX - MAX_SECS as i64 * 1_000_000
+            && let Some(since) = now.micros().checked_sub(epoch.micros())
+            && since >= 0
+        {
+            const PER_SEC: u64 = 1_000_000 / TICK_MICROS as u64;
+            return ((since / TICK_MICROS) as u32)
+                .wrapping_add((timeout.as_secs() * PER_SEC) as u32);
+        }
         self.ticks(now + timeout)
     }
 
@@ -224,7 +245,6 @@ impl ConnTable {
         let epoch = *self.epoch.get_or_insert(t);
         // Truncating on purpose: ticks wrap, and every comparison is wrap-aware. (64-bit
         // microseconds: a u128 division here was a visible cost per packet.)
-        const TICK_MICROS: i64 = TICK.as_micros() as i64;
         (t.micros().saturating_sub(epoch.micros()).max(0) / TICK_MICROS) as u32
     }
 
@@ -933,6 +953,26 @@ impl ConnUpdate<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The whole-seconds shortcut of `deadline` gives the tick of `now + timeout`.
+        #[test]
+        fn deadline_is_the_tick_of_now_plus_timeout(
+            epoch in -(1i64 << 50)..(1i64 << 50),
+            offset in -(1i64 << 40)..(1i64 << 45),
+            secs in prop_oneof![0u64..4_000_000, Just(u64::MAX / 2)],
+            nanos in prop_oneof![Just(0u32), 0u32..1_000_000_000],
+        ) {
+            let mut t = ConnTable::new(1, [0; 16]);
+            let epoch = Instant::from_micros(epoch);
+            t.epoch = Some(epoch);
+            let now = Instant::from_micros(epoch.micros() + offset);
+            let timeout = Duration::new(secs, nanos);
+            let want = t.ticks(now + timeout);
+            prop_assert_eq!(t.deadline(now, timeout), want);
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -212,7 +212,7 @@ impl Director {
             && l.ttl > 1
             && l.l3_len <= self.cfg.link_mtu as usize
             && (method != ForwardMethod::Nat || Family::of(daddr) == l.family);
-        self.count_in(id, sid, d, l.l3_len);
+        self.count_in(sid, d, l.l3_len);
         self.transition_by(
             now,
             id,

@@ -1323,7 +1323,7 @@ impl Director {
         };
         let (sid, d) = (ServiceId(c.svc()), DestId(c.dest()));
         let flags = c.flags();
-        self.count_in(id, sid, d, s.l3_len);
+        self.count_in(sid, d, s.l3_len);
         self.transition(now, id, s, buf.packet(), Self::in_direction(flags));
         let v = self.transmit(buf, s, id);
         if flags.has(ConnFlags::ONE_PACKET) {
@@ -1332,17 +1332,15 @@ impl Director {
         v
     }
 
-    /// Counts a client packet of `len` bytes of connection `id` (`ip_vs_in_stats`).
+    /// Counts a client packet of `len` bytes for its service and real server
+    /// (`ip_vs_in_stats`; the connection's own count is taken in `transition_by`).
     #[inline(always)]
-    fn count_in(&mut self, id: ConnId, sid: ServiceId, d: DestId, len: usize) {
+    fn count_in(&mut self, sid: ServiceId, d: DestId, len: usize) {
         if let Some(v) = self.services[sid.0 as usize].as_mut() {
             v.stats.count_in(len);
             v.dest_stats_mut(d).count_in(len);
         }
         self.stats.count_in(len);
-        if let Some(c) = self.conns.record_mut(id) {
-            c.in_pkts = c.in_pkts.saturating_add(1);
-        }
     }
 
     /// Counts a packet of `len` bytes to a client (`ip_vs_out_stats`).
@@ -1485,6 +1483,10 @@ impl Director {
         c.state = new;
         if dir == Direction::Output {
             c.flags.0 &= !ConnFlags::NOOUTPUT;
+        } else {
+            // The connection's share of `ip_vs_in_stats` (with `count_in`): its packet
+            // count for drop_entry, here where the record is already borrowed.
+            c.in_pkts = c.in_pkts.saturating_add(1);
         }
         let transfer = match active_change {
             Some(true) if inactive => {
