@@ -304,29 +304,43 @@ impl ConnTable {
         va: [u8; 4],
         vport: u16,
     ) -> Option<ConnId> {
-        let find = |port: u16, no_cport: bool| {
-            let h = self.hash_v4(protocol, ca, port);
-            self.conns.find(h, |id| {
-                let c = &self.conns[id as usize];
-                // A record without CLIENT_V6 holds an IPv4-mapped address: its last four
-                // bytes are the client.
-                c.cport == port
-                    && c.vport == vport
-                    && c.protocol == protocol
-                    && c.caddr[12..] == ca
-                    && c.flags.0
-                        & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT)
-                        == if no_cport { ConnFlags::NO_CPORT } else { 0 }
-                    && self.addrs.is_v4(c.vaddr, va)
-            })
-        };
-        if let Some(id) = find(cport, false) {
+        if let Some(id) = self.find_in_v4(protocol, ca, cport, va, vport, false) {
             return Some(ConnId(id));
         }
         if self.no_cport > 0 {
-            return find(0, true).map(ConnId);
+            return self
+                .find_in_v4(protocol, ca, 0, va, vport, true)
+                .map(ConnId);
         }
         None
+    }
+
+    /// One probe of [`ConnTable::lookup_in_v4`]: a function, not a closure, so that it
+    /// inlines (a closure called twice was compiled as a call taking its captures from
+    /// the stack).
+    #[inline(always)]
+    fn find_in_v4(
+        &self,
+        protocol: u8,
+        ca: [u8; 4],
+        port: u16,
+        va: [u8; 4],
+        vport: u16,
+        no_cport: bool,
+    ) -> Option<u32> {
+        let h = self.hash_v4(protocol, ca, port);
+        self.conns.find(h, |id| {
+            let c = &self.conns[id as usize];
+            // A record without CLIENT_V6 holds an IPv4-mapped address: its last four bytes
+            // are the client.
+            c.cport == port
+                && c.vport == vport
+                && c.protocol == protocol
+                && c.caddr[12..] == ca
+                && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT)
+                    == if no_cport { ConnFlags::NO_CPORT } else { 0 }
+                && self.addrs.is_v4(c.vaddr, va)
+        })
     }
 
     /// [`ConnTable::lookup_out`] for IPv4 addresses, by their octets.
@@ -367,31 +381,44 @@ impl ConnTable {
         protocol: u8,
         (ca, v6): (&[u8; 16], bool),
         cport: u16,
-        (va, va6): (&[u8; 16], bool),
+        va: (&[u8; 16], bool),
         vport: u16,
     ) -> Option<ConnId> {
-        let find = |port: u16, no_cport: bool| {
-            let h = self.hash(protocol, ca, port);
-            self.conns.find(h, |id| {
-                let c = &self.conns[id as usize];
-                c.cport == port
-                    && c.vport == vport
-                    && c.protocol == protocol
-                    && c.caddr == *ca
-                    && c.flags.0
-                        & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT)
-                        == (if v6 { ConnFlags::CLIENT_V6 } else { 0 }
-                            | if no_cport { ConnFlags::NO_CPORT } else { 0 })
-                    && self.addrs.packed_is(c.vaddr, va, va6)
-            })
-        };
-        if let Some(id) = find(cport, false) {
+        if let Some(id) = self.find_in_packed(protocol, (ca, v6), cport, va, vport, false) {
             return Some(ConnId(id));
         }
         if self.no_cport > 0 {
-            return find(0, true).map(ConnId);
+            return self
+                .find_in_packed(protocol, (ca, v6), 0, va, vport, true)
+                .map(ConnId);
         }
         None
+    }
+
+    /// One probe of [`ConnTable::lookup_in_packed`] (a function, not a closure, as
+    /// [`ConnTable::find_in_v4`]).
+    #[inline(always)]
+    fn find_in_packed(
+        &self,
+        protocol: u8,
+        (ca, v6): (&[u8; 16], bool),
+        port: u16,
+        (va, va6): (&[u8; 16], bool),
+        vport: u16,
+        no_cport: bool,
+    ) -> Option<u32> {
+        let h = self.hash(protocol, ca, port);
+        self.conns.find(h, |id| {
+            let c = &self.conns[id as usize];
+            c.cport == port
+                && c.vport == vport
+                && c.protocol == protocol
+                && c.caddr == *ca
+                && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT)
+                    == (if v6 { ConnFlags::CLIENT_V6 } else { 0 }
+                        | if no_cport { ConnFlags::NO_CPORT } else { 0 })
+                && self.addrs.packed_is(c.vaddr, va, va6)
+        })
     }
 
     /// Finds the connection of a packet from the real-server side `src:sport ->
