@@ -1218,6 +1218,23 @@ impl Timeouts {
 mod tests {
     use super::Direction::{Input, InputOnly, Output};
     use super::*;
+
+    /// The Director's shortcut for established TCP connections rests on this.
+    #[test]
+    fn tcp_states_stay_established() {
+        use crate::wire::tcp::flags as f;
+        for dir in [Direction::Input, Direction::Output, Direction::InputOnly] {
+            for secure in [false, true] {
+                for extra in [0, f::PSH, f::URG, f::PSH | f::URG, 0x40, 0x80] {
+                    assert_eq!(
+                        TcpState::Established.next(dir, f::ACK | extra, secure),
+                        TcpState::Established,
+                        "{dir:?} secure {secure} flags {extra:#x}"
+                    );
+                }
+            }
+        }
+    }
     use crate::wire::tcp::flags::{ACK, FIN, PSH, RST, SYN};
 
     fn walk(start: TcpState, steps: &[(Direction, u8)], secure: bool) -> Vec<TcpState> {

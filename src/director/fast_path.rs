@@ -25,6 +25,15 @@ use crate::wire::lean::Lean;
 use crate::wire::{Family, Ports, proto, tcp};
 use core::net::IpAddr;
 
+/// Where a packet the fast path declines goes (see [`Director::fall_back`]).
+#[derive(Debug, Clone, Copy)]
+enum Fallback {
+    /// The general path, with the packet's metadata.
+    General(PacketMeta),
+    /// The general path's client-packet handling of this (just created) connection.
+    InPath(ConnId),
+}
+
 /// What a packet's lookups found.
 enum Hit {
     /// A reply of this connection (from its real server or virtual address).
@@ -44,7 +53,13 @@ fn packed_v6(b: &[u8]) -> [u8; 16] {
 
 impl Director {
     /// Handles `buf` if it is a TCP or UDP packet of a known connection that needs
-    /// nothing unusual; `None` (nothing changed) otherwise.
+    /// nothing unusual (or a new connection to a plain service); hands it, unchanged, to
+    /// the general path otherwise.
+    ///
+    /// These functions return the verdict, not `Option<Verdict>`, and decline by calling
+    /// the general path themselves: an `Option` made the verdict go through a
+    /// temporary, written field by field and read back whole, a store-forwarding stall
+    /// on every packet.
     #[inline(always)]
     pub(super) fn fast_path<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
@@ -52,32 +67,37 @@ impl Director {
         buf: &mut PacketBuf<B>,
         l: &Lean,
         meta: PacketMeta,
-    ) -> Option<Verdict> {
-        if !self.fast_path_on {
-            return None;
+    ) -> Verdict {
+        let general = Fallback::General(meta);
+        if !self.fast_path_on
+            || !l.has_ports
+            || (l.protocol != proto::TCP && l.protocol != proto::UDP)
+        {
+            return self.fall_back(now, buf, l, general);
         }
         let pkt = buf.packet();
-        if !l.has_ports || (l.protocol != proto::TCP && l.protocol != proto::UDP) {
-            return None;
-        }
         // `lean::parse` checked the IP header and the transport header's length: these
         // reads do not fail.
         let at = l.l4_offset;
-        let ports = pkt.get(at..at + 4)?;
+        let flags = if l.protocol == proto::TCP {
+            pkt.get(at + 13).copied()
+        } else {
+            Some(0)
+        };
+        let (Some(ports), Some(flags)) = (pkt.get(at..at + 4), flags) else {
+            return self.fall_back(now, buf, l, general);
+        };
         let (sport, dport) = (
             u16::from_be_bytes([ports[0], ports[1]]),
             u16::from_be_bytes([ports[2], ports[3]]),
         );
-        let flags = if l.protocol == proto::TCP {
-            *pkt.get(at + 13)?
-        } else {
-            0
-        };
         // Replies from real servers first, as the general path looks them up. IPv4 by
         // its octets (no 16-byte packed forms built per packet).
         let hit = match l.family {
             Family::V4 => {
-                let h = pkt.first_chunk::<20>()?;
+                let Some(h) = pkt.first_chunk::<20>() else {
+                    return self.fall_back(now, buf, l, general);
+                };
                 let src = [h[12], h[13], h[14], h[15]];
                 let dst = [h[16], h[17], h[18], h[19]];
                 match self.conns.lookup_out_v4(l.protocol, src, sport, dst, dport) {
@@ -101,11 +121,33 @@ impl Director {
             }
         };
         match hit {
-            Hit::Reply(id) => self.fast_reply(now, buf, l, flags, id),
+            Hit::Reply(id) => self.fast_reply(now, buf, l, flags, id, general),
             // A SYN may reuse or replace an old connection: the general path decides.
-            Hit::In(_) if l.protocol == proto::TCP && flags & tcp::flags::SYN != 0 => None,
-            Hit::In(id) => self.fast_in(now, buf, l, flags, id),
+            Hit::In(_) if l.protocol == proto::TCP && flags & tcp::flags::SYN != 0 => {
+                self.fall_back(now, buf, l, general)
+            }
+            Hit::In(id) => self.fast_in(now, buf, l, flags, id, general),
             Hit::Miss => self.fast_new(now, buf, l, flags, meta, (sport, dport)),
+        }
+    }
+
+    /// Where a declined packet goes: the general path, or, for a connection the fast
+    /// path has just created, the general path's handling of a client packet.
+    #[inline(always)]
+    fn fall_back<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<B>,
+        l: &Lean,
+        to: Fallback,
+    ) -> Verdict {
+        self.fast_declined += 1;
+        match to {
+            Fallback::General(meta) => self.general_path(now, buf, Some(*l), meta),
+            Fallback::InPath(id) => {
+                let s = l.summary(buf.packet());
+                self.in_path(now, buf, &s, id)
+            }
         }
     }
 
@@ -123,31 +165,55 @@ impl Director {
         tcp_flags: u8,
         meta: PacketMeta,
         (sport, dport): (u16, u16),
-    ) -> Option<Verdict> {
-        if meta.fwmark != 0 || self.drop_packet_on {
-            return None;
-        }
-        if l.protocol == proto::TCP
-            && (tcp_flags & tcp::flags::SYN == 0 || tcp_flags & tcp::flags::RST != 0 || sport == 20)
+    ) -> Verdict {
+        let general = Fallback::General(meta);
+        if meta.fwmark != 0
+            || self.drop_packet_on
+            || (l.protocol == proto::TCP
+                && (tcp_flags & tcp::flags::SYN == 0
+                    || tcp_flags & tcp::flags::RST != 0
+                    || sport == 20))
         {
-            return None;
+            return self.fall_back(now, buf, l, general);
         }
         let pkt = buf.packet();
-        let (src, dst) = match l.family {
-            Family::V4 => (
-                IpAddr::from(<[u8; 4]>::try_from(&pkt[12..16]).ok()?),
-                IpAddr::from(<[u8; 4]>::try_from(&pkt[16..20]).ok()?),
-            ),
-            Family::V6 => (
-                IpAddr::from(<[u8; 16]>::try_from(&pkt[8..24]).ok()?),
-                IpAddr::from(<[u8; 16]>::try_from(&pkt[24..40]).ok()?),
-            ),
+        let addrs = match l.family {
+            Family::V4 => pkt.first_chunk::<20>().map(|h| {
+                (
+                    IpAddr::from([h[12], h[13], h[14], h[15]]),
+                    IpAddr::from([h[16], h[17], h[18], h[19]]),
+                )
+            }),
+            Family::V6 => pkt.first_chunk::<40>().and_then(|h| {
+                Some((
+                    IpAddr::from(<[u8; 16]>::try_from(&h[8..24]).ok()?),
+                    IpAddr::from(<[u8; 16]>::try_from(&h[24..40]).ok()?),
+                ))
+            }),
         };
-        let sid = *self.by_addr.get(&(l.protocol, dst, dport))?;
-        let svc = self.services.get_mut(sid.0 as usize)?.as_mut()?;
-        if svc.cfg.persistence.is_some() || (svc.cfg.one_packet && l.protocol == proto::UDP) {
-            return None;
+        let Some((src, dst)) = addrs else {
+            return self.fall_back(now, buf, l, general);
+        };
+        let Some(&sid) = self.by_addr.get(&(l.protocol, dst, dport)) else {
+            return self.fall_back(now, buf, l, general);
+        };
+        let plain = self
+            .services
+            .get(sid.0 as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|v| {
+                v.cfg.persistence.is_none() && !(v.cfg.one_packet && l.protocol == proto::UDP)
+            });
+        if !plain {
+            return self.fall_back(now, buf, l, general);
         }
+        let Some(svc) = self
+            .services
+            .get_mut(sid.0 as usize)
+            .and_then(Option::as_mut)
+        else {
+            return self.fall_back(now, buf, l, general);
+        };
         // From here on the packet is this path's: the scheduler's pick changes its state.
         let input = SchedInput {
             protocol: l.protocol,
@@ -159,7 +225,7 @@ impl Director {
         };
         let Some(d) = svc.pool.schedule(&input, now) else {
             let s = l.summary(buf.packet());
-            return Some(self.leave(buf, &s, sid));
+            return self.leave(buf, &s, sid);
         };
         let flow = Flow {
             protocol: l.protocol,
@@ -172,13 +238,9 @@ impl Director {
         };
         let id = match self.new_conn_for(now, sid, d, &flow, None, false) {
             Ok(id) => id,
-            Err(v) => return Some(v),
+            Err(v) => return v,
         };
-        if let Some(v) = self.fast_in(now, buf, l, tcp_flags, id) {
-            return Some(v);
-        }
-        let s = l.summary(buf.packet());
-        Some(self.in_path(now, buf, &s, id))
+        self.fast_in(now, buf, l, tcp_flags, id, Fallback::InPath(id))
     }
 
     #[inline(always)]
@@ -189,22 +251,22 @@ impl Director {
         l: &Lean,
         tcp_flags: u8,
         id: ConnId,
-    ) -> Option<Verdict> {
-        let c = self.conns.get(id)?;
+        decline: Fallback,
+    ) -> Verdict {
+        let Some(c) = self.conns.get(id) else {
+            return self.fall_back(now, buf, l, decline);
+        };
         let cflags = c.flags();
-        if cflags.has(ConnFlags::ONE_PACKET) {
-            return None;
-        }
         let (sid, d) = (ServiceId(c.svc()), DestId(c.dest()));
         let (daddr, dport) = (self.conns.daddr(c), c.dport());
-        let method = self
-            .services
-            .get(sid.0 as usize)?
-            .as_ref()?
-            .pool
-            .dests()
-            .get(d)?
-            .forward();
+        let rs = match self.services.get(sid.0 as usize) {
+            Some(Some(v)) if !cflags.has(ConnFlags::ONE_PACKET) => v.pool.dests().get(d),
+            _ => None,
+        };
+        let Some(rs) = rs else {
+            return self.fall_back(now, buf, l, decline);
+        };
+        let method = rs.forward();
         // Only what transmits without a reply or a drop stays here: a packet that needs
         // "fragmentation needed", "time exceeded" or a tunnel goes the general way after
         // the same accounting.
@@ -223,7 +285,7 @@ impl Director {
         );
         if !simple {
             let s = l.summary(buf.packet());
-            return Some(self.transmit(buf, &s, id));
+            return self.transmit(buf, &s, id);
         }
         let pkt = buf.packet_mut();
         let rewrite = if method == ForwardMethod::Nat {
@@ -232,13 +294,13 @@ impl Director {
             None
         };
         if let Err(e) = self.forward_rewrite(pkt, l, rewrite) {
-            return Some(Verdict::Drop(super::DropReason::Rewrite(e)));
+            return Verdict::Drop(super::DropReason::Rewrite(e));
         }
-        Some(Verdict::Forward {
+        Verdict::Forward {
             next_hop: daddr,
             method,
             conn: id,
-        })
+        }
     }
 
     /// The TTL decrement of forwarding and, with `nat`, the address and port rewrite of
@@ -276,32 +338,42 @@ impl Director {
         l: &Lean,
         tcp_flags: u8,
         id: ConnId,
-    ) -> Option<Verdict> {
-        let c = self.conns.get(id)?;
-        if c.flags().0 & ConnFlags::FWD_MASK != ConnFlags::MASQ || l.ttl <= 1 {
-            return None;
-        }
+        decline: Fallback,
+    ) -> Verdict {
+        let Some(c) = self.conns.get(id) else {
+            return self.fall_back(now, buf, l, decline);
+        };
         let (sid, d, vport) = (ServiceId(c.svc()), DestId(c.dest()), c.vport());
         let vaddr = self.conns.vaddr(c);
-        if Family::of(vaddr) != l.family {
-            return None;
-        }
         let pkt = buf.packet();
         let client = match l.family {
-            Family::V4 => IpAddr::from(<[u8; 4]>::try_from(&pkt[16..20]).ok()?),
-            Family::V6 => IpAddr::from(<[u8; 16]>::try_from(&pkt[24..40]).ok()?),
+            Family::V4 => pkt
+                .get(16..20)
+                .and_then(|a| <[u8; 4]>::try_from(a).ok())
+                .map(IpAddr::from),
+            Family::V6 => pkt
+                .get(24..40)
+                .and_then(|a| <[u8; 16]>::try_from(a).ok())
+                .map(IpAddr::from),
+        };
+        let Some(client) = client.filter(|_| {
+            c.flags().0 & ConnFlags::FWD_MASK == ConnFlags::MASQ
+                && l.ttl > 1
+                && Family::of(vaddr) == l.family
+        }) else {
+            return self.fall_back(now, buf, l, decline);
         };
         self.count_out(sid, d, l.l3_len);
         self.transition_by(now, id, l.protocol, tcp_flags, &[], Direction::Output);
         let pkt = buf.packet_mut();
         if let Err(e) = self.forward_rewrite(pkt, l, Some((Side::Src, vaddr, vport))) {
-            return Some(Verdict::Drop(super::DropReason::Rewrite(e)));
+            return Verdict::Drop(super::DropReason::Rewrite(e));
         }
-        Some(Verdict::Forward {
+        Verdict::Forward {
             next_hop: client,
             method: ForwardMethod::Nat,
             conn: id,
-        })
+        }
     }
 }
 
@@ -479,16 +551,14 @@ mod tests {
             let syn = packet(cl, (a, p), tcp, 0x02, 64, 0);
             let mut b = PacketBuf::with_headroom(64, &syn);
             let l = crate::wire::lean::parse(&syn).unwrap();
-            let v = d
-                .fast_path(now, &mut b, &l, PacketMeta::default())
-                .expect("a new connection to a plain service");
+            let v = d.fast_path(now, &mut b, &l, PacketMeta::default());
+            assert_eq!(d.fast_declined, 0, "a new connection to a plain service");
             assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
             let ack = packet(cl, (a, p), tcp, 0x10, 64, 20);
             let mut b = PacketBuf::with_headroom(64, &ack);
             let l = crate::wire::lean::parse(&ack).unwrap();
-            let v = d
-                .fast_path(now, &mut b, &l, PacketMeta::default())
-                .expect("established packet");
+            let v = d.fast_path(now, &mut b, &l, PacketMeta::default());
+            assert_eq!(d.fast_declined, 0, "established packet");
             assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
             taken += 1;
             let rs = server_of(&d, cl, (a, p)).unwrap();
@@ -497,12 +567,9 @@ mod tests {
             let l = crate::wire::lean::parse(&reply).unwrap();
             let nat = matches!(rs.0, IpAddr::V4(x) if x.octets()[3] <= 3)
                 || rs.0 == "2001:db8:1::2".parse::<IpAddr>().unwrap();
-            assert_eq!(
-                d.fast_path(now, &mut b, &l, PacketMeta::default())
-                    .is_some(),
-                nat,
-                "reply from {rs:?}"
-            );
+            let _ = d.fast_path(now, &mut b, &l, PacketMeta::default());
+            assert_eq!(d.fast_declined == 0, nat, "reply from {rs:?}");
+            d.fast_declined = 0;
         }
         assert_eq!(taken, 7);
     }

@@ -403,6 +403,8 @@ pub struct Director {
     /// The established-connection fast path (off only in tests that compare it with the
     /// general path).
     fast_path_on: bool,
+    /// Packets the fast path handed to the general path (its tests read it).
+    fast_declined: u64,
     /// Scratch list of records due in [`Director::handle_timeout`].
     expired: Vec<ConnId>,
     /// Some defence mode is configured (the defence timer runs).
@@ -449,6 +451,7 @@ impl Director {
             ip_id: 0,
             scratch: vec![0u8; icmp_reply::ICMPV6_ERROR_MAX],
             fast_path_on: true,
+            fast_declined: 0,
             expired: Vec::new(),
             defense_cfg,
         }
@@ -745,19 +748,16 @@ impl Director {
         meta: PacketMeta,
     ) -> Verdict {
         self.arm_timers(now);
-        let lean = crate::wire::lean::parse(buf.packet());
-        if let Some(l) = &lean
-            && let Some(v) = self.fast_path(now, buf, l, meta)
-        {
-            return v;
+        match crate::wire::lean::parse(buf.packet()) {
+            Some(l) => self.fast_path(now, buf, &l, meta),
+            None => self.general_path(now, buf, None, meta),
         }
-        self.general_path(now, buf, lean, meta)
     }
 
     /// What the fast path declined. Out of line: inlined, its size cost the fast path
     /// registers (spills on every packet).
     #[inline(never)]
-    fn general_path<B: AsRef<[u8]> + AsMut<[u8]>>(
+    pub(super) fn general_path<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         now: Instant,
         buf: &mut PacketBuf<B>,
@@ -1448,6 +1448,19 @@ impl Director {
         let secure = self.secure_tcp_on;
         let timeouts = &self.cfg.timeouts;
         let (new, timeout, active_change, assure) = match protocol {
+            // An ACK without SYN, FIN or RST keeps an established connection established
+            // in every table (`tcp_states_stay_established`): most packets, no lookup.
+            proto::TCP
+                if old == TcpState::Established as u8
+                    && tcp_flags
+                        & (tcp::flags::SYN
+                            | tcp::flags::FIN
+                            | tcp::flags::RST
+                            | tcp::flags::ACK)
+                        == tcp::flags::ACK =>
+            {
+                (old, timeouts.tcp(TcpState::Established), None, false)
+            }
             proto::TCP => {
                 let cur = TcpState::ALL
                     .get(usize::from(old))
