@@ -259,14 +259,27 @@ impl Director {
         let cflags = c.flags();
         let (sid, d) = (ServiceId(c.svc()), DestId(c.dest()));
         let (daddr, dport) = (self.conns.daddr(c), c.dport());
-        let rs = match self.services.get(sid.0 as usize) {
-            Some(Some(v)) if !cflags.has(ConnFlags::ONE_PACKET) => v.pool.dests().get(d),
+        // The method from the connection's flags (`conn_method`): NAT and direct routing
+        // need nothing from the real server's record, only that it still exists.
+        let method = match self.services.get(sid.0 as usize) {
+            Some(Some(v)) if !cflags.has(ConnFlags::ONE_PACKET) => {
+                match cflags.0 & ConnFlags::FWD_MASK {
+                    ConnFlags::MASQ if v.pool.dests().contains(d) => Some(ForwardMethod::Nat),
+                    ConnFlags::DROUTE if v.pool.dests().contains(d) => {
+                        Some(ForwardMethod::DirectRoute)
+                    }
+                    _ => v
+                        .pool
+                        .dests()
+                        .get(d)
+                        .map(|rs| super::conn_method(cflags, rs.forward())),
+                }
+            }
             _ => None,
         };
-        let Some(rs) = rs else {
+        let Some(method) = method else {
             return self.fall_back(now, buf, l, decline);
         };
-        let method = rs.forward();
         // Only what transmits without a reply or a drop stays here: a packet that needs
         // "fragmentation needed", "time exceeded" or a tunnel goes the general way after
         // the same accounting.

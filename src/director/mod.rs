@@ -158,6 +158,24 @@ pub enum DropReason {
     NoTunnelSource,
 }
 
+/// How a connection's packets are sent: the method it was created with (its flags), as
+/// the kernel binds a connection's transmit function when it is created
+/// (`ip_vs_bind_xmit`), so editing a real server's method leaves its connections as they
+/// were; a tunnel's kind and parameters are the real server's current ones (`dest`'s),
+/// IPIP if it is no longer a tunnel.
+#[inline(always)]
+pub(crate) fn conn_method(flags: ConnFlags, dest: ForwardMethod) -> ForwardMethod {
+    match flags.0 & ConnFlags::FWD_MASK {
+        ConnFlags::MASQ => ForwardMethod::Nat,
+        ConnFlags::DROUTE => ForwardMethod::DirectRoute,
+        ConnFlags::LOCALNODE => ForwardMethod::Local,
+        _ => match dest {
+            ForwardMethod::Tunnel(kind) => ForwardMethod::Tunnel(kind),
+            _ => ForwardMethod::Tunnel(crate::forward::tunnel::TunnelKind::Ipip),
+        },
+    }
+}
+
 /// What to do with a packet after [`Director::handle_packet`].
 #[non_exhaustive]
 #[must_use]
@@ -1541,7 +1559,7 @@ impl Director {
         let Some(method) = self
             .service(sid)
             .and_then(|v| v.pool.dests().get(d))
-            .map(|x| x.forward())
+            .map(|x| conn_method(c.flags(), x.forward()))
         else {
             return Verdict::Drop(DropReason::ServerRemoved);
         };

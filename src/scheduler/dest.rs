@@ -274,6 +274,13 @@ impl DestList {
         }
     }
 
+    /// Whether `id` is a server of this list (without reading the server's record).
+    #[must_use]
+    #[inline(always)]
+    pub fn contains(&self, id: DestId) -> bool {
+        self.slot(id).is_some()
+    }
+
     /// The server with handle `id`.
     #[must_use]
     #[inline(always)]
