@@ -78,6 +78,14 @@ impl Page {
     }
 }
 
+/// The place in its home page a key of `hash` prefers for its record, from the hash's
+/// upper half (the home slot comes from the lower): taken when free, so that a lookup
+/// can read the record before the index slot has named it.
+#[inline(always)]
+fn preferred(hash: u64) -> usize {
+    (((hash >> 32) * RECORDS as u64) >> 32) as usize
+}
+
 /// Records and index.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
@@ -181,6 +189,11 @@ impl Store {
     pub(crate) fn find(&self, hash: u64, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
         let h = hash as u32;
         let mut i = self.home(h);
+        // Start reading the record the key most likely has (its preferred place, see
+        // `alloc`) now, alongside the slot that names it, instead of after: two cache
+        // misses taken together. Only a read; the slot decides.
+        let page = &self.pages[i >> SLOT_BITS];
+        core::hint::black_box(page.conns[preferred(hash)].expires);
         loop {
             let (t, id) = self.slot(i);
             if id == EMPTY {
@@ -253,7 +266,10 @@ impl Store {
             self.page_with_free(want)?
         };
         let page = &mut self.pages[p];
-        let k = page.free.trailing_zeros() as usize;
+        let k = match preferred(hash) {
+            k if p == want && page.free & (1 << k) != 0 => k,
+            _ => page.free.trailing_zeros() as usize,
+        };
         page.free &= !(1 << k);
         if page.free == 0 {
             self.has_free[p / 64] &= !(1 << (p % 64));
@@ -349,6 +365,10 @@ mod tests {
                 }
             }
             prop_assert_eq!(s.alloc(7), None);
+            // A fresh page gives a key its preferred place.
+            let mut fresh = Store::with_capacity(RECORDS);
+            let h = u64::from(hashes[0]) << 32 | 5;
+            prop_assert_eq!(fresh.alloc(h), Some(preferred(h) as u32));
             s.release(100);
             prop_assert_eq!(s.alloc(0), Some(100));
         }
