@@ -9,7 +9,7 @@
 //!
 //! The index: linear probing, 8 bytes a slot (the low 32 bits of the keyed hash, which
 //! give both the home slot and a tag, and the record id), backward-shift deletion so no
-//! tombstones pile up; at most 52 records for 88 slots, a load factor of at most 0.59.
+//! tombstones pile up; at most 52 records for 96 slots, a load factor of at most 0.54.
 //! Callers confirm a candidate against the record. All memory is allocated at
 //! construction: nothing per packet.
 
@@ -19,7 +19,7 @@ use core::ops::{Index, IndexMut};
 /// Records in a page.
 const RECORDS: usize = 52;
 /// Index slots in a page.
-const SLOTS: usize = 88;
+const SLOTS: usize = 96;
 /// Record ids and slot positions are a page number shifted left by these, or'd with the
 /// place in the page: shifts and masks on the packet path, not divisions by 52 and 88.
 const RECORD_BITS: u32 = 6;
@@ -32,14 +32,12 @@ const EMPTY: u32 = u32::MAX;
 /// packet path.
 pub(crate) const FREE: u32 = NIL - 1;
 
-/// One page: a header with the free-record bits, then index slots, then records; 4096
-/// bytes in all, aligned to a page.
+/// One page: index slots, then records; 4096 bytes in all, aligned to a page. Its
+/// free-record bits live outside it ([`Store::free`]): a new connection reads them, and
+/// a compact array of them stays cached where the pages do not.
 #[derive(Debug, Clone)]
 #[repr(C, align(4096))]
 struct Page {
-    /// Bit `k` set: record `k` of this page is free.
-    free: u64,
-    _pad: [u64; 7],
     slots: [(u32, u32); SLOTS],
     conns: [Conn; RECORDS],
 }
@@ -70,8 +68,6 @@ const FREE_RECORD: Conn = Conn {
 impl Page {
     fn empty() -> Self {
         Self {
-            free: (1 << RECORDS) - 1,
-            _pad: [0; 7],
             slots: [(0, EMPTY); SLOTS],
             conns: [FREE_RECORD; RECORDS],
         }
@@ -90,6 +86,8 @@ fn preferred(hash: u64) -> usize {
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     pages: Box<[Page]>,
+    /// Per page: bit `k` set if record `k` is free.
+    free: Box<[u64]>,
     /// Bit `p` set: page `p` has a free record.
     has_free: Box<[u64]>,
 }
@@ -104,6 +102,7 @@ impl Store {
         }
         Self {
             pages: (0..n).map(|_| Page::empty()).collect(),
+            free: vec![(1 << RECORDS) - 1; n].into_boxed_slice(),
             has_free,
         }
     }
@@ -115,7 +114,7 @@ impl Store {
 
     /// Bytes of memory the pages and their bitmap take.
     pub(crate) fn bytes(&self) -> usize {
-        core::mem::size_of_val(&*self.pages) + self.has_free.len() * 8
+        core::mem::size_of_val(&*self.pages) + (self.free.len() + self.has_free.len()) * 8
     }
 
     /// Record `i`.
@@ -260,18 +259,18 @@ impl Store {
     /// taken. The caller writes the record.
     pub(crate) fn alloc(&mut self, hash: u64) -> Option<u32> {
         let want = self.home(hash as u32) >> SLOT_BITS;
-        let p = if self.pages[want].free != 0 {
+        let p = if self.free[want] != 0 {
             want
         } else {
             self.page_with_free(want)?
         };
-        let page = &mut self.pages[p];
+        let free = &mut self.free[p];
         let k = match preferred(hash) {
-            k if p == want && page.free & (1 << k) != 0 => k,
-            _ => page.free.trailing_zeros() as usize,
+            k if p == want && *free & (1 << k) != 0 => k,
+            _ => free.trailing_zeros() as usize,
         };
-        page.free &= !(1 << k);
-        if page.free == 0 {
+        *free &= !(1 << k);
+        if *free == 0 {
             self.has_free[p / 64] &= !(1 << (p % 64));
         }
         Some(((p << RECORD_BITS) | k) as u32)
@@ -303,7 +302,7 @@ impl Store {
             && let Some(page) = self.pages.get_mut(p)
         {
             page.conns[k] = FREE_RECORD;
-            page.free |= 1 << k;
+            self.free[p] |= 1 << k;
             self.has_free[p / 64] |= 1 << (p % 64);
         }
     }
@@ -357,7 +356,7 @@ mod tests {
             let mut taken = std::collections::HashSet::new();
             for &h in &hashes {
                 let want = s.home(h) >> SLOT_BITS;
-                let had_room = s.pages[want].free != 0;
+                let had_room = s.free[want] != 0;
                 let id = s.alloc(u64::from(h)).unwrap();
                 prop_assert!(taken.insert(id));
                 if had_room {
