@@ -254,26 +254,37 @@ impl Store {
         true
     }
 
-    /// Takes a free record for a key of `hash`, from the page of its home slot if that
-    /// has one, else from the next page round that does; `None` when every record is
-    /// taken. The caller writes the record.
+    /// Takes a free record for a key of `hash`: its preferred place in the page of its
+    /// home slot if that record is free, else a free record of that page, else of the
+    /// next page round that has one; `None` when every record is taken. The caller
+    /// writes the record at once (a record is free while it is marked so).
+    ///
+    /// The preferred place is checked on the record itself, whose line a lookup has just
+    /// read (`find` with `warm`), and the free bits are then left alone: they say "maybe
+    /// free" (set for every free record, possibly also for a taken one), and a search
+    /// clears what it finds stale. A new connection at a preferred place so reads no
+    /// other line.
     pub(crate) fn alloc(&mut self, hash: u64) -> Option<u32> {
         let want = self.home(hash as u32) >> SLOT_BITS;
-        let p = if self.free[want] != 0 {
-            want
-        } else {
-            self.page_with_free(want)?
-        };
-        let free = &mut self.free[p];
-        let k = match preferred(hash) {
-            k if p == want && *free & (1 << k) != 0 => k,
-            _ => free.trailing_zeros() as usize,
-        };
-        *free &= !(1 << k);
-        if *free == 0 {
-            self.has_free[p / 64] &= !(1 << (p % 64));
+        let k = preferred(hash);
+        if self.pages[want].conns[k].t_prev == FREE {
+            return Some(((want << RECORD_BITS) | k) as u32);
         }
-        Some(((p << RECORD_BITS) | k) as u32)
+        let mut p = want;
+        loop {
+            while self.free[p] != 0 {
+                let k = self.free[p].trailing_zeros() as usize;
+                self.free[p] &= !(1 << k);
+                if self.pages[p].conns[k].t_prev == FREE {
+                    if self.free[p] == 0 {
+                        self.has_free[p / 64] &= !(1 << (p % 64));
+                    }
+                    return Some(((p << RECORD_BITS) | k) as u32);
+                }
+            }
+            self.has_free[p / 64] &= !(1 << (p % 64));
+            p = self.page_with_free(p)?;
+        }
     }
 
     /// The first page at or after `from`, going round, with a free record: a word of the
@@ -356,9 +367,11 @@ mod tests {
             let mut taken = std::collections::HashSet::new();
             for &h in &hashes {
                 let want = s.home(h) >> SLOT_BITS;
-                let had_room = s.free[want] != 0;
+                let had_room = s.pages[want].conns.iter().any(|c| c.t_prev == FREE);
                 let id = s.alloc(u64::from(h)).unwrap();
                 prop_assert!(taken.insert(id));
+                prop_assert_eq!(s[id as usize].t_prev, FREE);
+                s[id as usize].t_prev = NIL; // as the table's insert does
                 if had_room {
                     prop_assert_eq!(id as usize >> RECORD_BITS, want);
                 }
