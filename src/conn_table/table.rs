@@ -140,9 +140,8 @@ impl ConnTable {
     /// A table for up to `capacity` records (connections and templates), with hash keys
     /// from `seed`. Times count from the first instant the table is given, in 4 ms ticks
     /// that wrap after 198 days (comparisons are wrap-aware; no record lives that long).
-    /// All memory is allocated and initialised here: about 79 bytes per record of
-    /// capacity (4 KiB pages of 52 records and their index), at most [`MAX_CAPACITY`]
-    /// records.
+    /// Memory is reserved here (64-byte records, touched as they are first used, and an
+    /// index of 11 to 22 bytes per record of capacity), at most [`MAX_CAPACITY`] records.
     #[must_use]
     pub fn new(capacity: usize, seed: [u8; 16]) -> Self {
         let k0 = u64::from_le_bytes(seed[..8].try_into().unwrap_or([0; 8]));
