@@ -19,6 +19,31 @@ const LONG_GAP: Duration = Duration::from_secs(40 * 86_400);
 /// One table tick: 4 ms, the kernel's jiffy at HZ=250 (Debian's default).
 pub const TICK: Duration = Duration::from_millis(4);
 
+/// Whether `c` is a connection (not a template) for client port `port` to virtual port
+/// `vport` whose client-family and no-client-port flags are `want`
+/// (`ip_vs_conn_in_get`'s match). The caller compares the addresses.
+#[inline(always)]
+fn inbound_of(c: &Conn, protocol: u8, port: u16, vport: u16, want: u16) -> bool {
+    c.cport == port
+        && c.vport == vport
+        && c.protocol == protocol
+        && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT) == want
+}
+
+/// Whether `c` is the connection of a reply from interned address `s`, port `sport`, to
+/// client port `cport` (`ip_vs_conn_out_get`'s match): from the real server for NAT, from
+/// the virtual address otherwise. The caller compares the client address.
+#[inline(always)]
+fn replies_to(c: &Conn, protocol: u8, (s, sport): (u32, u16), cport: u16) -> bool {
+    let nat = c.flags.0 & ConnFlags::FWD_MASK == ConnFlags::MASQ;
+    let (a, p) = if nat {
+        (c.daddr, c.dport)
+    } else {
+        (c.vaddr, c.vport)
+    };
+    c.cport == cport && a == s && p == sport && c.protocol == protocol
+}
+
 /// [`TICK`] in microseconds.
 const TICK_MICROS: i64 = TICK.as_micros() as i64;
 const _: () = assert!(
@@ -332,12 +357,9 @@ impl ConnTable {
             let c = &self.conns[id as usize];
             // A record without CLIENT_V6 holds an IPv4-mapped address: its last four bytes
             // are the client.
-            c.cport == port
-                && c.vport == vport
-                && c.protocol == protocol
+            let want = if no_cport { ConnFlags::NO_CPORT } else { 0 };
+            inbound_of(c, protocol, port, vport, want)
                 && c.caddr[12..] == ca
-                && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT)
-                    == if no_cport { ConnFlags::NO_CPORT } else { 0 }
                 && self.addrs.is_v4(c.vaddr, va)
         })
     }
@@ -357,16 +379,7 @@ impl ConnTable {
         self.conns
             .find(h, |id| {
                 let c = &self.conns[id as usize];
-                let nat = c.flags.0 & ConnFlags::FWD_MASK == ConnFlags::MASQ;
-                let (a, p) = if nat {
-                    (c.daddr, c.dport)
-                } else {
-                    (c.vaddr, c.vport)
-                };
-                c.cport == cport
-                    && a == s
-                    && p == sport
-                    && c.protocol == protocol
+                replies_to(c, protocol, (s, sport), cport)
                     && c.caddr[12..] == ca
                     && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE) == 0
             })
@@ -409,13 +422,10 @@ impl ConnTable {
         let h = self.hash(protocol, ca, port);
         self.conns.find(h, |id| {
             let c = &self.conns[id as usize];
-            c.cport == port
-                && c.vport == vport
-                && c.protocol == protocol
+            let want = if v6 { ConnFlags::CLIENT_V6 } else { 0 }
+                | if no_cport { ConnFlags::NO_CPORT } else { 0 };
+            inbound_of(c, protocol, port, vport, want)
                 && c.caddr == *ca
-                && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT)
-                    == (if v6 { ConnFlags::CLIENT_V6 } else { 0 }
-                        | if no_cport { ConnFlags::NO_CPORT } else { 0 })
                 && self.addrs.packed_is(c.vaddr, va, va6)
         })
     }
@@ -452,16 +462,7 @@ impl ConnTable {
         self.conns
             .find(h, |id| {
                 let c = &self.conns[id as usize];
-                let nat = c.flags.0 & ConnFlags::FWD_MASK == ConnFlags::MASQ;
-                let (a, p) = if nat {
-                    (c.daddr, c.dport)
-                } else {
-                    (c.vaddr, c.vport)
-                };
-                c.cport == cport
-                    && a == s
-                    && p == sport
-                    && c.protocol == protocol
+                replies_to(c, protocol, (s, sport), cport)
                     && c.caddr == *ca
                     && c.flags.has(ConnFlags::CLIENT_V6) == v6
                     && !c.flags.has(ConnFlags::TEMPLATE)
