@@ -197,20 +197,13 @@ impl Director {
         let Some(&sid) = self.by_addr.get(&(l.protocol, dst, dport)) else {
             return self.fall_back(now, buf, l, general);
         };
-        let plain = self
-            .services
-            .get(sid.0 as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|v| {
-                v.cfg.persistence.is_none() && !(v.cfg.one_packet && l.protocol == proto::UDP)
-            });
-        if !plain {
-            return self.fall_back(now, buf, l, general);
-        }
         let Some(svc) = self
             .services
             .get_mut(sid.0 as usize)
             .and_then(Option::as_mut)
+            .filter(|v| {
+                v.cfg.persistence.is_none() && !(v.cfg.one_packet && l.protocol == proto::UDP)
+            })
         else {
             return self.fall_back(now, buf, l, general);
         };
