@@ -58,6 +58,13 @@ pub struct Config {
     /// Most connections and templates tracked at once. [`Director::new`] reserves the
     /// table: 64 bytes a record, touched as used, and its index, allocated at once (16 MB
     /// for the default of 2^20).
+    ///
+    /// From about a million connections a packet's cost is the TLB's, not the
+    /// instructions': its index slot and its record are two random pages. Both arrays
+    /// come from the global allocator, once, at construction, so an embedder puts them on
+    /// 2 MiB huge pages with `transparent_hugepage=always` or an allocator that
+    /// `madvise`s large blocks (as `benches/director.rs` does); BENCHMARKS.md gives the
+    /// difference it makes.
     pub conn_capacity: usize,
     /// Protocol timeouts (`ipvsadm --set`).
     pub timeouts: Timeouts,
