@@ -389,6 +389,8 @@ fn new_connection(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10);
-    targets = established, new_connection
+    // New connections first: measured right after the 10-million tables were freed they
+    // took 510-530 ns in two of six runs, against 270-295 ns on their own.
+    targets = new_connection, established
 }
 criterion_main!(benches);
