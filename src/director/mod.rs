@@ -59,8 +59,8 @@ pub struct Config {
     /// table: 64 bytes a record, touched as used, and its index, allocated at once (16 MB
     /// for the default of 2^20).
     ///
-    /// From about a million connections a packet's cost is the TLB's, not the
-    /// instructions': its index slot and its record are two random pages. Both arrays
+    /// From about a million connections, on 4 KiB pages, a packet also pays for two
+    /// random pages (its index slot, then its record) the TLB no longer holds. Both arrays
     /// come from the global allocator, once, at construction, so an embedder puts them on
     /// 2 MiB huge pages with `transparent_hugepage=always` or an allocator that
     /// `madvise`s large blocks (as `benches/director.rs` does); BENCHMARKS.md gives the
