@@ -1,8 +1,8 @@
 //! The connection table: tracked flows, their protocol state and expiry.
 //!
 //! - [`state`]: the kernel's per-protocol state machines and timeouts.
-//! - [`ConnTable`]: records placed by the keyed SipHash of their client tuple (attacker
-//!   chosen tuples cannot degrade it), in pages a lookup reads one of, interned virtual and real-server addresses, and a
+//! - [`ConnTable`]: records in a slab, one keyed-SipHash index by client tuple (attacker
+//!   chosen tuples cannot degrade it), interned virtual and real-server addresses, and a
 //!   hierarchical timing wheel that expires records in amortised O(1). Capacity is set by
 //!   the embedder and allocated up front.
 

@@ -1,11 +1,11 @@
-//! The table: [`Conn`] records placed by the keyed hash of their client tuple (as the
-//! kernel hashes each connection once, by `<protocol, caddr, cport>`; see the store),
-//! interned virtual and real-server addresses, and a hierarchical timing wheel for expiry.
+//! The table: a slab of [`Conn`] records, one keyed index by client tuple (as the kernel
+//! hashes each connection once, by `<protocol, caddr, cport>`), interned virtual and
+//! real-server addresses, and a hierarchical timing wheel for expiry.
 
 use super::MAX_CAPACITY;
 use super::addr_pool::AddrPool;
 use super::conn::{Conn, ConnFlags, NIL, pack_addr, unpack_addr};
-use super::store::{FREE, Probe, Store};
+use super::store::{FREE, Store};
 use crate::time::Instant;
 use core::hash::BuildHasher;
 use core::net::IpAddr;
@@ -19,143 +19,29 @@ const LONG_GAP: Duration = Duration::from_secs(40 * 86_400);
 /// One table tick: 4 ms, the kernel's jiffy at HZ=250 (Debian's default).
 pub const TICK: Duration = Duration::from_millis(4);
 
-/// `ip_vs_conn_in_get`'s match but for the addresses: a connection (not a template) for
-/// client port `port` to virtual port `vport` whose client-family and no-client-port
-/// flags are `want`.
-#[derive(Clone, Copy)]
-struct Inbound {
-    protocol: u8,
-    port: u16,
-    vport: u16,
-    want: u16,
+/// Whether `c` is a connection (not a template) for client port `port` to virtual port
+/// `vport` whose client-family and no-client-port flags are `want`
+/// (`ip_vs_conn_in_get`'s match). The caller compares the addresses.
+#[inline(always)]
+fn inbound_of(c: &Conn, protocol: u8, port: u16, vport: u16, want: u16) -> bool {
+    c.cport == port
+        && c.vport == vport
+        && c.protocol == protocol
+        && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT) == want
 }
 
-impl Inbound {
-    #[inline(always)]
-    fn is(&self, c: &Conn) -> bool {
-        c.cport == self.port
-            && c.vport == self.vport
-            && c.protocol == self.protocol
-            && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE | ConnFlags::NO_CPORT)
-                == self.want
-    }
-}
-
-/// A client packet's connection, IPv4 client and virtual address by their octets (a
-/// record without CLIENT_V6 holds an IPv4-mapped address: its last four bytes).
-#[derive(Clone, Copy)]
-struct InV4<'a> {
-    inbound: Inbound,
-    ca: [u8; 4],
-    va: [u8; 4],
-    addrs: &'a AddrPool,
-}
-
-impl Probe for InV4<'_> {
-    #[inline(always)]
-    fn is(&self, c: &Conn) -> bool {
-        self.inbound.is(c) && c.caddr[12..] == self.ca && self.addrs.is_v4(c.vaddr, self.va)
-    }
-}
-
-/// A client packet's connection, addresses packed.
-#[derive(Clone, Copy)]
-struct InPacked<'a> {
-    inbound: Inbound,
-    ca: &'a [u8; 16],
-    va: (&'a [u8; 16], bool),
-    addrs: &'a AddrPool,
-}
-
-impl Probe for InPacked<'_> {
-    #[inline(always)]
-    fn is(&self, c: &Conn) -> bool {
-        self.inbound.is(c)
-            && c.caddr == *self.ca
-            && self.addrs.packed_is(c.vaddr, self.va.0, self.va.1)
-    }
-}
-
-/// `ip_vs_conn_out_get`'s match but for the client address: the connection of a reply
-/// from interned address `s`, port `sport`, to client port `cport`, from the real server
-/// for NAT, from the virtual address otherwise.
-#[derive(Clone, Copy)]
-struct Reply {
-    protocol: u8,
-    s: u32,
-    sport: u16,
-    cport: u16,
-}
-
-impl Reply {
-    #[inline(always)]
-    fn is(&self, c: &Conn) -> bool {
-        let nat = c.flags.0 & ConnFlags::FWD_MASK == ConnFlags::MASQ;
-        let (a, p) = if nat {
-            (c.daddr, c.dport)
-        } else {
-            (c.vaddr, c.vport)
-        };
-        c.cport == self.cport && a == self.s && p == self.sport && c.protocol == self.protocol
-    }
-}
-
-/// A reply's connection, IPv4 client by its octets.
-#[derive(Clone, Copy)]
-struct OutV4 {
-    reply: Reply,
-    ca: [u8; 4],
-}
-
-impl Probe for OutV4 {
-    #[inline(always)]
-    fn is(&self, c: &Conn) -> bool {
-        self.reply.is(c)
-            && c.caddr[12..] == self.ca
-            && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE) == 0
-    }
-}
-
-/// A reply's connection, client address packed.
-#[derive(Clone, Copy)]
-struct OutPacked<'a> {
-    reply: Reply,
-    ca: &'a [u8; 16],
-    v6: bool,
-}
-
-impl Probe for OutPacked<'_> {
-    #[inline(always)]
-    fn is(&self, c: &Conn) -> bool {
-        self.reply.is(c)
-            && c.caddr == *self.ca
-            && c.flags.has(ConnFlags::CLIENT_V6) == self.v6
-            && !c.flags.has(ConnFlags::TEMPLATE)
-    }
-}
-
-/// A persistence template `<protocol, client network, 0, vaddr, vport>`, the virtual
-/// address interned.
-#[derive(Clone, Copy)]
-struct Template {
-    protocol: u8,
-    ca: [u8; 16],
-    v6: bool,
-    v: u32,
-    vport: u16,
-}
-
-impl Probe for Template {
-    #[inline(always)]
-    fn is(&self, c: &Conn) -> bool {
-        c.flags.has(ConnFlags::TEMPLATE)
-            && c.cport == 0
-            && c.vport == self.vport
-            && c.vaddr == self.v
-            && c.protocol == self.protocol
-            && c.caddr == self.ca
-            && c.flags.has(ConnFlags::CLIENT_V6) == self.v6
-    }
+/// Whether `c` is the connection of a reply from interned address `s`, port `sport`, to
+/// client port `cport` (`ip_vs_conn_out_get`'s match): from the real server for NAT, from
+/// the virtual address otherwise. The caller compares the client address.
+#[inline(always)]
+fn replies_to(c: &Conn, protocol: u8, (s, sport): (u32, u16), cport: u16) -> bool {
+    let nat = c.flags.0 & ConnFlags::FWD_MASK == ConnFlags::MASQ;
+    let (a, p) = if nat {
+        (c.daddr, c.dport)
+    } else {
+        (c.vaddr, c.vport)
+    };
+    c.cport == cport && a == s && p == sport && c.protocol == protocol
 }
 
 /// [`TICK`] in microseconds.
@@ -279,9 +165,8 @@ impl ConnTable {
     /// A table for up to `capacity` records (connections and templates), with hash keys
     /// from `seed`. Times count from the first instant the table is given, in 4 ms ticks
     /// that wrap after 198 days (comparisons are wrap-aware; no record lives that long).
-    /// Memory is allocated and written here: 4 KiB pages of 63 records of 64 bytes, one
-    /// page per 53 records of capacity (77 bytes per record of capacity), at most
-    /// [`MAX_CAPACITY`] records.
+    /// Memory is reserved here (64-byte records, touched as they are first used, and an
+    /// index of 11 to 22 bytes per record of capacity), at most [`MAX_CAPACITY`] records.
     #[must_use]
     pub fn new(capacity: usize, seed: [u8; 16]) -> Self {
         let k0 = u64::from_le_bytes(seed[..8].try_into().unwrap_or([0; 8]));
@@ -326,12 +211,7 @@ impl ConnTable {
         self.conns.get(i).is_some_and(|c| c.t_prev != FREE)
     }
 
-    /// A bound on record ids, for sampling them: every id is below it.
-    pub(crate) fn id_bound(&self) -> usize {
-        self.conns.id_bound()
-    }
-
-    /// Bytes the table's arrays take (records, wheel).
+    /// Bytes the table's arrays take once full (records, index, wheel).
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
         self.conns.bytes() + self.heads.len() * 4
@@ -473,22 +353,15 @@ impl ConnTable {
         no_cport: bool,
     ) -> Option<u32> {
         let h = self.hash_v4(protocol, ca, port);
-        let want = if no_cport { ConnFlags::NO_CPORT } else { 0 };
-        let inbound = Inbound {
-            protocol,
-            port,
-            vport,
-            want,
-        };
-        self.conns.find(
-            h,
-            InV4 {
-                inbound,
-                ca,
-                va,
-                addrs: &self.addrs,
-            },
-        )
+        self.conns.find(h, |id| {
+            let c = &self.conns[id as usize];
+            // A record without CLIENT_V6 holds an IPv4-mapped address: its last four bytes
+            // are the client.
+            let want = if no_cport { ConnFlags::NO_CPORT } else { 0 };
+            inbound_of(c, protocol, port, vport, want)
+                && c.caddr[12..] == ca
+                && self.addrs.is_v4(c.vaddr, va)
+        })
     }
 
     /// [`ConnTable::lookup_out`] for IPv4 addresses, by their octets.
@@ -503,13 +376,14 @@ impl ConnTable {
     ) -> Option<ConnId> {
         let s = self.addrs.find_v4(sa)?;
         let h = self.hash_v4(protocol, ca, cport);
-        let reply = Reply {
-            protocol,
-            s,
-            sport,
-            cport,
-        };
-        self.conns.find(h, OutV4 { reply, ca }).map(ConnId)
+        self.conns
+            .find(h, |id| {
+                let c = &self.conns[id as usize];
+                replies_to(c, protocol, (s, sport), cport)
+                    && c.caddr[12..] == ca
+                    && c.flags.0 & (ConnFlags::CLIENT_V6 | ConnFlags::TEMPLATE) == 0
+            })
+            .map(ConnId)
     }
 
     /// [`ConnTable::lookup_in`] on packed addresses (see `pack_addr`).
@@ -546,21 +420,14 @@ impl ConnTable {
         no_cport: bool,
     ) -> Option<u32> {
         let h = self.hash(protocol, ca, port);
-        let want = if v6 { ConnFlags::CLIENT_V6 } else { 0 }
-            | if no_cport { ConnFlags::NO_CPORT } else { 0 };
-        let inbound = Inbound {
-            protocol,
-            port,
-            vport,
-            want,
-        };
-        let probe = InPacked {
-            inbound,
-            ca,
-            va: (va, va6),
-            addrs: &self.addrs,
-        };
-        self.conns.find(h, probe)
+        self.conns.find(h, |id| {
+            let c = &self.conns[id as usize];
+            let want = if v6 { ConnFlags::CLIENT_V6 } else { 0 }
+                | if no_cport { ConnFlags::NO_CPORT } else { 0 };
+            inbound_of(c, protocol, port, vport, want)
+                && c.caddr == *ca
+                && self.addrs.packed_is(c.vaddr, va, va6)
+        })
     }
 
     /// Finds the connection of a packet from the real-server side `src:sport ->
@@ -592,13 +459,15 @@ impl ConnTable {
     ) -> Option<ConnId> {
         let s = self.addrs.find_packed(sa, s6)?;
         let h = self.hash(protocol, ca, cport);
-        let reply = Reply {
-            protocol,
-            s,
-            sport,
-            cport,
-        };
-        self.conns.find(h, OutPacked { reply, ca, v6 }).map(ConnId)
+        self.conns
+            .find(h, |id| {
+                let c = &self.conns[id as usize];
+                replies_to(c, protocol, (s, sport), cport)
+                    && c.caddr == *ca
+                    && c.flags.has(ConnFlags::CLIENT_V6) == v6
+                    && !c.flags.has(ConnFlags::TEMPLATE)
+            })
+            .map(ConnId)
     }
 
     /// Finds a persistence template `<protocol, client network, 0, vaddr, vport>`
@@ -614,14 +483,18 @@ impl ConnTable {
         let v = self.addrs.find(vaddr)?;
         let (ca, v6) = pack_addr(cnet);
         let h = self.hash(protocol, &ca, 0);
-        let probe = Template {
-            protocol,
-            ca,
-            v6,
-            v,
-            vport,
-        };
-        self.conns.find(h, probe).map(ConnId)
+        self.conns
+            .find(h, |id| {
+                let c = &self.conns[id as usize];
+                c.flags.has(ConnFlags::TEMPLATE)
+                    && c.cport == 0
+                    && c.vport == vport
+                    && c.vaddr == v
+                    && c.protocol == protocol
+                    && c.caddr == ca
+                    && c.flags.has(ConnFlags::CLIENT_V6) == v6
+            })
+            .map(ConnId)
     }
 
     /// Inserts a record that expires `timeout` after `now`.
@@ -775,31 +648,21 @@ impl ConnTable {
         self.file(id.0, exp);
     }
 
-    /// Sets the client port of a NO_CPORT connection (`ip_vs_conn_fill_cport`), which
-    /// rehashes it as the kernel does: the record moves to the place its new key hashes
-    /// to, under the id returned (the old id is then free). `None`, and nothing changed,
-    /// if `id` is not a live NO_CPORT connection.
-    pub fn fill_cport(&mut self, id: ConnId, cport: u16) -> Option<ConnId> {
+    /// Sets the client port of a NO_CPORT connection (`ip_vs_conn_fill_cport`).
+    pub fn fill_cport(&mut self, id: ConnId, cport: u16) {
         let i = id.0 as usize;
         if !self.is_live(i) || !self.conns[i].flags.has(ConnFlags::NO_CPORT) {
-            return None;
+            return;
         }
-        self.unfile(id.0);
-        let mut c = self.conns[i].clone();
+        let c = &self.conns[i];
         let old = self.hash(c.protocol, &c.caddr, c.cport);
         let new = self.hash(c.protocol, &c.caddr, cport);
         self.conns.remove(old, id.0);
-        self.conns.release(id.0);
+        let c = &mut self.conns[i];
         c.cport = cport;
         c.flags.0 &= !ConnFlags::NO_CPORT;
         self.no_cport -= 1;
-        // The place just freed guarantees one.
-        let nid = self.conns.alloc(new).unwrap_or(id.0);
-        let exp = c.expires;
-        self.conns[nid as usize] = c;
-        self.conns.insert(new, nid);
-        self.file(nid, exp);
-        Some(ConnId(nid))
+        self.conns.insert(new, id.0);
     }
 
     /// Removes a record now, returning it. Its controller's count is decremented.
@@ -1160,49 +1023,6 @@ mod tests {
     }
 
     #[test]
-    fn fill_cport_rehashes_the_record_and_its_timer_follows() {
-        let t0 = Instant::from_secs(1000);
-        let mut t = ConnTable::new(64, [3; 16]);
-        // Neighbours, so the move has records to keep clear of.
-        for p in 1..40 {
-            t.insert(conn("198.51.100.8", p), t0, Duration::from_secs(100))
-                .unwrap();
-        }
-        let mut n = conn("198.51.100.7", 0);
-        n.flags.0 |= ConnFlags::NO_CPORT;
-        let id = t.insert(n, t0, Duration::from_secs(30)).unwrap();
-        let find = |t: &ConnTable, port| t.lookup_in(6, n.caddr, port, n.vaddr, 80);
-        assert_eq!(find(&t, 5555), Some(id), "any client port, until filled");
-        let moved = t.fill_cport(id, 5555).unwrap();
-        assert_eq!(t.len(), 40);
-        assert_eq!(find(&t, 5555), Some(moved));
-        assert_eq!(find(&t, 6666), None, "the port is now the record's");
-        let c = t.get(moved).unwrap();
-        assert_eq!(c.cport(), 5555);
-        assert!(!c.flags().has(ConnFlags::NO_CPORT));
-        assert_eq!(
-            t.lookup_out(6, ip("10.0.0.2"), 8080, n.caddr, 5555),
-            Some(moved)
-        );
-        if moved != id {
-            assert!(t.get(id).is_none(), "the old place is free");
-        }
-        assert_eq!(t.fill_cport(moved, 1), None, "filled once");
-        let mut gone = Vec::new();
-        t.expire(t0 + Duration::from_secs(29), |_, id| {
-            gone.push(id);
-            true
-        });
-        assert!(gone.is_empty());
-        t.expire(t0 + Duration::from_secs(31), |_, id| {
-            gone.push(id);
-            true
-        });
-        assert_eq!(gone, [moved]);
-        assert_eq!(t.len(), 39);
-    }
-
-    #[test]
     fn lookups_both_ways_and_remove() {
         let t0 = Instant::ZERO;
         let mut t = ConnTable::new(16, [7; 16]);
@@ -1409,9 +1229,7 @@ mod tests {
         });
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         gone.sort();
-        let mut both = [a, b];
-        both.sort();
-        assert_eq!(gone, both);
+        assert_eq!(gone, [a, b]);
         // And the table keeps working at the new time.
         let c = t
             .insert(conn("198.51.100.1", 3), later, Duration::from_secs(10))

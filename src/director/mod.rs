@@ -1896,12 +1896,10 @@ impl Director {
     /// templates.
     fn random_drop_entry(&mut self) {
         let n = (self.conns.capacity() / 32).max(1);
-        // Ids are places in pages: sample them all, free ones too (as the kernel samples
-        // hash buckets).
-        let bound = self.conns.id_bound() as u32;
+        let cap = self.conns.capacity() as u32;
         let mut victims = Vec::new();
         for _ in 0..n {
-            let id = ConnId(self.rng.random_range(0..bound.max(1)));
+            let id = ConnId(self.rng.random_range(0..cap.max(1)));
             let Some(c) = self.conns.get(id) else {
                 continue;
             };
