@@ -1023,6 +1023,41 @@ mod tests {
     }
 
     #[test]
+    fn fill_cport_rehashes_the_record_in_place() {
+        let t0 = Instant::from_secs(1000);
+        let mut t = ConnTable::new(64, [3; 16]);
+        for p in 1..40 {
+            t.insert(conn("198.51.100.8", p), t0, Duration::from_secs(100))
+                .unwrap();
+        }
+        let mut n = conn("198.51.100.7", 0);
+        n.flags.0 |= ConnFlags::NO_CPORT;
+        let id = t.insert(n, t0, Duration::from_secs(30)).unwrap();
+        let find = |t: &ConnTable, port| t.lookup_in(6, n.caddr, port, n.vaddr, 80);
+        assert_eq!(find(&t, 5555), Some(id), "any client port, until filled");
+        t.fill_cport(id, 5555);
+        assert_eq!(find(&t, 5555), Some(id));
+        assert_eq!(find(&t, 6666), None, "the port is now the record's");
+        let c = t.get(id).unwrap();
+        assert_eq!(c.cport(), 5555);
+        assert!(!c.flags().has(ConnFlags::NO_CPORT));
+        assert_eq!(
+            t.lookup_out(6, ip("10.0.0.2"), 8080, n.caddr, 5555),
+            Some(id)
+        );
+        t.fill_cport(id, 1);
+        assert_eq!(t.get(id).unwrap().cport(), 5555, "filled once");
+        let mut gone = Vec::new();
+        t.expire(t0 + Duration::from_secs(31), |_, id| {
+            gone.push(id);
+            true
+        });
+        assert_eq!(gone, [id]);
+        assert_eq!(t.len(), 39);
+        assert_eq!(find(&t, 5555), None);
+    }
+
+    #[test]
     fn lookups_both_ways_and_remove() {
         let t0 = Instant::ZERO;
         let mut t = ConnTable::new(16, [7; 16]);
