@@ -127,7 +127,7 @@ impl Director {
                 self.fall_back(now, buf, l, general)
             }
             Hit::In(id) => self.fast_in(now, buf, l, flags, id, general),
-            Hit::Miss => self.fast_new(now, buf, l, flags, meta, (sport, dport)),
+            Hit::Miss => self.fast_new(now, buf, *l, flags, meta, (sport, dport)),
         }
     }
 
@@ -161,11 +161,12 @@ impl Director {
         &mut self,
         now: Instant,
         buf: &mut PacketBuf<B>,
-        l: &Lean,
+        l: Lean,
         tcp_flags: u8,
         meta: PacketMeta,
         (sport, dport): (u16, u16),
     ) -> Verdict {
+        let l = &l;
         let general = Fallback::General(meta);
         if meta.fwmark != 0
             || self.drop_packet_on
