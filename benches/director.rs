@@ -6,7 +6,7 @@
 //!   rewrite) with N connections in the table; baseline: std `HashMap` + etherparse (parse,
 //!   look up, rewrite with full checksum recomputation).
 //! - `new_connection`: a SYN from a new client (lookup miss, wlc over 100 servers, insert,
-//!   rewrite).
+//!   rewrite), in a table of 4 million records (`LVS_BENCH_NEW_CAPACITY` sets another).
 //!
 //! Each established group ends with a paired measurement (printed, see [`paired`]): the
 //! two sides alternating every few milliseconds, for a ratio a noisy machine moves less.
@@ -20,7 +20,7 @@
 //! its allocator or `transparent_hugepage=always`.
 //!
 //! `cargo bench --bench director` (`LVS_BENCH_MAX_CONNS=1000000` to skip the 10 million
-//! table on a small machine).
+//! table on a small machine, `=0` for new connections alone).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lvs::scheduler::{ForwardMethod, RealServerConfig};
@@ -349,7 +349,11 @@ fn established_with(c: &mut Criterion, n: u32, huge: bool) {
 }
 
 fn new_connection(c: &mut Criterion) {
-    let mut d = director(4 << 20);
+    let cap: usize = std::env::var("LVS_BENCH_NEW_CAPACITY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4 << 20);
+    let mut d = director(cap);
     let mut now = Instant::from_secs(1_000);
     let mut next = 0u32;
     let mut buf = PacketBuf::with_headroom(64, &[0u8; 64]);
