@@ -656,35 +656,73 @@ pub fn director_input(packets: &[(u8, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// Fuzz body: a packet sequence (see [`director_input`]) through two directors built
-/// from [`DIRECTOR_RULES`], one with the fast path off. Never a panic, and the same
-/// verdicts, bytes, events and timers from both: whatever the packets, the fast path
-/// changes nothing observable.
+/// Fuzz body: a packet sequence (see [`director_input`]) through three directors built
+/// from [`DIRECTOR_RULES`]: one with the fast path off, one with it on, and one that takes
+/// the packets in bursts (each run of packets with no time step between them) through
+/// [`Director::handle_burst`](crate::Director::handle_burst). Never a panic, and the same
+/// verdicts, bytes, events and timers from all three: whatever the packets, neither the
+/// fast path nor bursts change anything observable.
 pub fn director(data: &[u8]) {
-    use crate::director::{Config, Director, PacketMeta};
+    use crate::director::{Config, Director, Event, PacketMeta, Verdict};
     use crate::time::Instant;
+    /// What one packet at a time gave, for the burst to match.
+    #[derive(Default)]
+    struct Pending {
+        packets: Vec<(Vec<u8>, Verdict, Vec<u8>)>,
+        events: Vec<Event>,
+    }
+    fn flush(d: &mut Director, now: Instant, p: &mut Pending) {
+        let mut ring: Vec<_> = p
+            .packets
+            .iter()
+            .map(|(b, _, _)| PacketBuf::with_headroom(crate::buf::DEFAULT_HEADROOM, b))
+            .collect();
+        let metas = vec![PacketMeta::default(); ring.len()];
+        let mut verdicts = vec![Verdict::Pass; ring.len()];
+        assert_eq!(
+            d.handle_burst(now, &mut ring, &metas, &mut verdicts),
+            Ok(())
+        );
+        for ((b, v), (_, want, bytes)) in ring.iter().zip(&verdicts).zip(&p.packets) {
+            assert_eq!(v, want, "a burst's verdict differs");
+            assert_eq!(b.packet(), &bytes[..], "a burst's bytes differ");
+        }
+        let events: Vec<Event> = core::iter::from_fn(|| d.poll_event()).collect();
+        assert_eq!(
+            events,
+            core::mem::take(&mut p.events),
+            "a burst's events differ"
+        );
+        p.packets.clear();
+    }
     let cfg = Config {
         conn_capacity: 64,
         tunnel_source_v4: Some(core::net::Ipv4Addr::new(192, 0, 2, 254)),
         ..Config::default()
     };
-    let (Ok(mut fast), Ok(mut slow)) = (
+    let (Ok(mut fast), Ok(mut slow), Ok(mut burst)) = (
+        Director::from_rules(cfg.clone(), [5; 32], DIRECTOR_RULES),
         Director::from_rules(cfg.clone(), [5; 32], DIRECTOR_RULES),
         Director::from_rules(cfg, [5; 32], DIRECTOR_RULES),
     ) else {
         panic!("the target's rules are valid");
     };
     slow.set_fast_path(false);
+    let mut pending = Pending::default();
     let mut now = Instant::from_secs(1);
     let mut rest = data;
     while let [lo, hi, step, tail @ ..] = rest {
         let len = usize::from(u16::from_le_bytes([*lo, *hi])).min(tail.len());
         let (pkt, next) = tail.split_at(len);
         rest = next;
+        if *step != 0 {
+            flush(&mut burst, now, &mut pending);
+        }
         now += core::time::Duration::from_millis(u64::from(*step) * 100);
         if *step == 255 {
             fast.handle_timeout(now);
             slow.handle_timeout(now);
+            burst.handle_timeout(now);
         }
         let mut a = PacketBuf::with_headroom(crate::buf::DEFAULT_HEADROOM, pkt);
         let mut b = PacketBuf::with_headroom(crate::buf::DEFAULT_HEADROOM, pkt);
@@ -695,13 +733,22 @@ pub fn director(data: &[u8]) {
         loop {
             let (ea, eb) = (fast.poll_event(), slow.poll_event());
             assert_eq!(ea, eb, "events differ");
-            if ea.is_none() {
-                break;
-            }
+            let Some(e) = ea else { break };
+            pending.events.push(e);
         }
         assert_eq!(fast.poll_timeout(), slow.poll_timeout(), "timers differ");
+        pending
+            .packets
+            .push((pkt.to_vec(), va, a.packet().to_vec()));
     }
+    flush(&mut burst, now, &mut pending);
+    assert_eq!(
+        fast.poll_timeout(),
+        burst.poll_timeout(),
+        "a burst's timers differ"
+    );
     assert_eq!(fast.conns().len(), slow.conns().len());
+    assert_eq!(fast.conns().len(), burst.conns().len());
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 //! or device. An embedder (a TUN or AF_XDP datapath, DPDK, a pcap replayer, a fuzzer or a
 //! property test) owns the packets and the time and hands them in.
 //!
-//! - [`Director`]: the engine. Feed it packets with [`Director::handle_packet`] and time
-//!   with [`Director::handle_timeout`]; it answers each packet with a [`Verdict`] and
-//!   reports what happened through [`Director::poll_event`].
+//! - [`Director`]: the engine. Feed it packets with [`Director::handle_packet`] (or a
+//!   receive ring's worth at once with [`Director::handle_burst`], faster on a large
+//!   table) and time with [`Director::handle_timeout`]; it answers each packet with a
+//!   [`Verdict`] and reports what happened through [`Director::poll_event`].
 //! - [`scheduler`]: the fourteen IPVS schedulers, decision for decision (checked against a
 //!   real kernel), plus a weighted canonical Maglev and slow start.
 //! - [`conn_table`]: connections and their TCP/UDP/SCTP state, keyed SipHash, a timing
@@ -75,7 +76,7 @@ pub mod time;
 pub mod wire;
 
 pub use buf::PacketBuf;
-pub use director::{Config, Director, DropReason, Event, PacketMeta, Verdict};
+pub use director::{BurstError, Config, Director, DropReason, Event, PacketMeta, Verdict};
 pub use service::{ServiceConfig, ServiceId, ServiceKey};
 
 /// The README's examples, compiled and run as doc-tests.

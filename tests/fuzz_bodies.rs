@@ -349,7 +349,8 @@ fn udp_packet(src: (IpAddr, u16), dst: (IpAddr, u16)) -> Vec<u8> {
 
 /// Packet sequences for the Director target (its rules: `lvs::fuzzing::DIRECTOR_RULES`):
 /// a NAT flow with replies through FIN, DR and one-packet UDP, a persistent tunnel
-/// service, an IPv6 NAT flow, and time passing with the timers run.
+/// service, an IPv6 NAT flow, time passing with the timers run, and all of them at once
+/// (a burst).
 fn director_sequences() -> Vec<Vec<u8>> {
     let c = (addr("198.51.100.7"), 40000);
     let vip80 = (addr("192.0.2.1"), 80);
@@ -392,6 +393,10 @@ fn director_sequences() -> Vec<Vec<u8>> {
     let mut out = vec![seq(&nat, 1), seq(&udp, 2), seq(&persistent, 3), seq(&v6, 1)];
     // The NAT flow with the timers run between its packets.
     out.push(seq(&nat, 255));
+    // Every flow with no time between packets: one burst of them all for the director
+    // that takes bursts.
+    let all: Vec<Vec<u8>> = [&nat[..], &udp, &persistent, &v6].concat();
+    out.push(seq(&all, 0));
     out
 }
 

@@ -15,4 +15,5 @@ mod table;
 pub use conn::{Conn, ConnFlags};
 pub use state::{Direction, SctpState, TcpState, Timeouts};
 pub use store::MAX_CAPACITY;
+pub(crate) use table::Hint;
 pub use table::{ConnId, ConnTable, ConnUpdate, KeyedSip, NewConn, TICK, TableFull};

@@ -125,6 +125,19 @@ impl Store {
         }
     }
 
+    /// The id in `hash`'s home slot, whatever it is (maybe `EMPTY`): a load whose use is
+    /// to bring the slot's line into cache (see [`crate::Director::handle_burst`]).
+    #[inline(always)]
+    pub(crate) fn home_id(&self, hash: u64) -> u32 {
+        self.slots[hash as u32 as usize & self.mask].1
+    }
+
+    /// A word of record `id`, 0 if there is none: a load to bring the record into cache.
+    #[inline(always)]
+    pub(crate) fn touch(&self, id: u32) -> u32 {
+        self.conns.get(id as usize).map_or(0, |c| c.link)
+    }
+
     /// Adds `id` under `hash`. The caller keeps the entry count within the capacity.
     pub(crate) fn insert(&mut self, hash: u64, id: u32) {
         let h = hash as u32;

@@ -7,6 +7,7 @@ use super::addr_pool::AddrPool;
 use super::conn::{Conn, ConnFlags, NIL, pack_addr, unpack_addr};
 use super::store::{FREE, Store};
 use crate::time::Instant;
+use crate::wire::proto;
 use core::hash::BuildHasher;
 use core::net::IpAddr;
 use core::time::Duration;
@@ -82,6 +83,55 @@ fn next_set(bits: &[u64; SLOTS / 64], start: usize) -> Option<usize> {
     }
     let low = bits[w0] & !(!0u64 << b0);
     (low != 0).then(|| (w0 * 64 + low.trailing_zeros() as usize + SLOTS - start) % SLOTS)
+}
+
+/// The index hash a packet's lookup will need, computed ahead by [`ConnTable::hint`] so
+/// that a burst's loads can be issued together (see [`crate::Director::handle_burst`]).
+/// A lookup given one uses it instead of hashing; it is a pure function of the packet's
+/// bytes and the table's keys, so it is right whatever the table holds by then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hint {
+    /// None: the lookups hash for themselves.
+    None,
+    /// The hash of `<protocol, source, source port>`: a client packet's `lookup_in`.
+    In(u64),
+    /// The hash of `<protocol, destination, destination port>`: a reply's `lookup_out`.
+    Out(u64),
+}
+
+impl Hint {
+    /// The hash for `lookup_in`, if this is one.
+    #[inline(always)]
+    pub(crate) fn inbound(self) -> Option<u64> {
+        match self {
+            Self::In(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The hash for `lookup_out`, if this is one.
+    #[inline(always)]
+    pub(crate) fn outbound(self) -> Option<u64> {
+        match self {
+            Self::Out(h) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+/// The hash a [`Hint`] carried (`Some`), checked in debug builds against the one the
+/// lookup computes without it, or that one. A macro, not a function taking a closure:
+/// LLVM called such a closure out of line, on every packet.
+macro_rules! hinted_or {
+    ($pre:expr, $hash:expr) => {
+        match $pre {
+            Some(h) => {
+                debug_assert_eq!(h, $hash, "a hint's hash is the lookup's");
+                h
+            }
+            None => $hash,
+        }
+    };
 }
 
 /// Handle to a record in a [`ConnTable`].
@@ -305,7 +355,7 @@ impl ConnTable {
     ) -> Option<ConnId> {
         let (ca, v6) = pack_addr(caddr);
         let (va, va6) = pack_addr(vaddr);
-        self.lookup_in_packed(protocol, (&ca, v6), cport, (&va, va6), vport)
+        self.lookup_in_packed(protocol, (&ca, v6), cport, (&va, va6), vport, None)
     }
 
     /// The index hash of `<protocol, a, port>` for an IPv4 address by its octets: equal to
@@ -318,6 +368,69 @@ impl ConnTable {
         crate::siphash::siphash13_short(w, 7, self.keys.0, self.keys.1)
     }
 
+    /// The [`Hint`] for a packet: for an IPv4 packet without options or an IPv6 packet
+    /// without extension headers, carrying TCP or UDP, the hash that the fast path's
+    /// lookup of it will need (of the destination if the source is an address the table
+    /// knows, a real server's or a virtual one's, as `lookup_out` first looks there; of
+    /// the source otherwise). Anything else gets [`Hint::None`]. It reads only the bytes
+    /// the lookup reads, and checks nothing else: the packet is still parsed and
+    /// validated in full before any use of the hint.
+    #[inline(always)]
+    pub(crate) fn hint(&self, pkt: &[u8]) -> Hint {
+        match pkt.first() {
+            Some(0x45) => {
+                let Some(h) = pkt.first_chunk::<24>() else {
+                    return Hint::None;
+                };
+                if h[9] != proto::TCP && h[9] != proto::UDP {
+                    return Hint::None;
+                }
+                let src = [h[12], h[13], h[14], h[15]];
+                if self.addrs.find_v4(src).is_some() {
+                    let dst = [h[16], h[17], h[18], h[19]];
+                    Hint::Out(self.hash_v4(h[9], dst, u16::from_be_bytes([h[22], h[23]])))
+                } else {
+                    Hint::In(self.hash_v4(h[9], src, u16::from_be_bytes([h[20], h[21]])))
+                }
+            }
+            Some(v) if v >> 4 == 6 => {
+                let Some(h) = pkt.first_chunk::<44>() else {
+                    return Hint::None;
+                };
+                if h[6] != proto::TCP && h[6] != proto::UDP {
+                    return Hint::None;
+                }
+                let mut src = [0u8; 16];
+                src.copy_from_slice(&h[8..24]);
+                if self.addrs.find_packed(&src, true).is_some() {
+                    let mut dst = [0u8; 16];
+                    dst.copy_from_slice(&h[24..40]);
+                    Hint::Out(self.hash(h[6], &dst, u16::from_be_bytes([h[42], h[43]])))
+                } else {
+                    Hint::In(self.hash(h[6], &src, u16::from_be_bytes([h[40], h[41]])))
+                }
+            }
+            _ => Hint::None,
+        }
+    }
+
+    /// The id in the home index slot of `hint`'s hash, whatever it holds (`u32::MAX`
+    /// without a hash): its load brings the slot into cache.
+    #[inline(always)]
+    pub(crate) fn warm_slot(&self, hint: Hint) -> u32 {
+        match hint {
+            Hint::In(h) | Hint::Out(h) => self.conns.home_id(h),
+            Hint::None => u32::MAX,
+        }
+    }
+
+    /// A word of record `id` (0 if there is none): its load brings the record into
+    /// cache.
+    #[inline(always)]
+    pub(crate) fn warm_record(&self, id: u32) -> u32 {
+        self.conns.touch(id)
+    }
+
     /// [`ConnTable::lookup_in`] for an IPv4 client and virtual address, by their octets.
     #[inline(always)]
     pub(crate) fn lookup_in_v4(
@@ -327,32 +440,34 @@ impl ConnTable {
         cport: u16,
         va: [u8; 4],
         vport: u16,
+        pre: Option<u64>,
     ) -> Option<ConnId> {
-        if let Some(id) = self.find_in_v4(protocol, ca, cport, va, vport, false) {
+        let h = hinted_or!(pre, self.hash_v4(protocol, ca, cport));
+        if let Some(id) = self.find_in_v4(h, protocol, ca, cport, (va, vport), false) {
             return Some(ConnId(id));
         }
         if self.no_cport > 0 {
+            let h = self.hash_v4(protocol, ca, 0);
             return self
-                .find_in_v4(protocol, ca, 0, va, vport, true)
+                .find_in_v4(h, protocol, ca, 0, (va, vport), true)
                 .map(ConnId);
         }
         None
     }
 
-    /// One probe of [`ConnTable::lookup_in_v4`]: a function, not a closure, so that it
-    /// inlines (a closure called twice was compiled as a call taking its captures from
-    /// the stack).
+    /// One probe of [`ConnTable::lookup_in_v4`], under hash `h`: a function, not a
+    /// closure, so that it inlines (a closure called twice was compiled as a call taking
+    /// its captures from the stack).
     #[inline(always)]
     fn find_in_v4(
         &self,
+        h: u64,
         protocol: u8,
         ca: [u8; 4],
         port: u16,
-        va: [u8; 4],
-        vport: u16,
+        (va, vport): ([u8; 4], u16),
         no_cport: bool,
     ) -> Option<u32> {
-        let h = self.hash_v4(protocol, ca, port);
         self.conns.find(h, |id| {
             let c = &self.conns[id as usize];
             // A record without CLIENT_V6 holds an IPv4-mapped address: its last four bytes
@@ -373,9 +488,10 @@ impl ConnTable {
         sport: u16,
         ca: [u8; 4],
         cport: u16,
+        pre: Option<u64>,
     ) -> Option<ConnId> {
         let s = self.addrs.find_v4(sa)?;
-        let h = self.hash_v4(protocol, ca, cport);
+        let h = hinted_or!(pre, self.hash_v4(protocol, ca, cport));
         self.conns
             .find(h, |id| {
                 let c = &self.conns[id as usize];
@@ -395,31 +511,33 @@ impl ConnTable {
         cport: u16,
         va: (&[u8; 16], bool),
         vport: u16,
+        pre: Option<u64>,
     ) -> Option<ConnId> {
-        if let Some(id) = self.find_in_packed(protocol, (ca, v6), cport, va, vport, false) {
+        let h = hinted_or!(pre, self.hash(protocol, ca, cport));
+        if let Some(id) = self.find_in_packed(h, protocol, (ca, v6), cport, (va, vport), false) {
             return Some(ConnId(id));
         }
         if self.no_cport > 0 {
+            let h = self.hash(protocol, ca, 0);
             return self
-                .find_in_packed(protocol, (ca, v6), 0, va, vport, true)
+                .find_in_packed(h, protocol, (ca, v6), 0, (va, vport), true)
                 .map(ConnId);
         }
         None
     }
 
-    /// One probe of [`ConnTable::lookup_in_packed`] (a function, not a closure, as
-    /// [`ConnTable::find_in_v4`]).
+    /// One probe of [`ConnTable::lookup_in_packed`] under hash `h` (a function, not a
+    /// closure, as [`ConnTable::find_in_v4`]).
     #[inline(always)]
     fn find_in_packed(
         &self,
+        h: u64,
         protocol: u8,
         (ca, v6): (&[u8; 16], bool),
         port: u16,
-        (va, va6): (&[u8; 16], bool),
-        vport: u16,
+        ((va, va6), vport): ((&[u8; 16], bool), u16),
         no_cport: bool,
     ) -> Option<u32> {
-        let h = self.hash(protocol, ca, port);
         self.conns.find(h, |id| {
             let c = &self.conns[id as usize];
             let want = if v6 { ConnFlags::CLIENT_V6 } else { 0 }
@@ -444,7 +562,7 @@ impl ConnTable {
     ) -> Option<ConnId> {
         let (sa, s6) = pack_addr(src);
         let (ca, v6) = pack_addr(caddr);
-        self.lookup_out_packed(protocol, (&sa, s6), sport, (&ca, v6), cport)
+        self.lookup_out_packed(protocol, (&sa, s6), sport, (&ca, v6), cport, None)
     }
 
     /// [`ConnTable::lookup_out`] on packed addresses.
@@ -456,9 +574,10 @@ impl ConnTable {
         sport: u16,
         (ca, v6): (&[u8; 16], bool),
         cport: u16,
+        pre: Option<u64>,
     ) -> Option<ConnId> {
         let s = self.addrs.find_packed(sa, s6)?;
-        let h = self.hash(protocol, ca, cport);
+        let h = hinted_or!(pre, self.hash(protocol, ca, cport));
         self.conns
             .find(h, |id| {
                 let c = &self.conns[id as usize];
@@ -1055,6 +1174,82 @@ mod tests {
         assert_eq!(gone, [id]);
         assert_eq!(t.len(), 39);
         assert_eq!(find(&t, 5555), None);
+    }
+
+    /// Packet bytes with the IP addresses and ports a hint reads (the rest zero).
+    fn hdr(src: &str, sport: u16, dst: &str, dport: u16, protocol: u8) -> Vec<u8> {
+        let ports = [sport.to_be_bytes(), dport.to_be_bytes()].concat();
+        match (ip(src), ip(dst)) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                let mut p = vec![0x45, 0, 0, 40, 0, 0, 0, 0, 64, protocol, 0, 0];
+                p.extend_from_slice(&s.octets());
+                p.extend_from_slice(&d.octets());
+                p.extend_from_slice(&ports);
+                p.resize(40, 0);
+                p
+            }
+            (s, d) => {
+                let (IpAddr::V6(s), IpAddr::V6(d)) = (s, d) else {
+                    unreachable!()
+                };
+                let mut p = vec![0x60, 0, 0, 0, 0, 20, protocol, 64];
+                p.extend_from_slice(&s.octets());
+                p.extend_from_slice(&d.octets());
+                p.extend_from_slice(&ports);
+                p.resize(60, 0);
+                p
+            }
+        }
+    }
+
+    #[test]
+    fn hints_carry_the_hash_of_the_lookup_to_come() {
+        let t0 = Instant::ZERO;
+        let mut t = ConnTable::new(16, [7; 16]);
+        t.insert(conn("198.51.100.7", 40000), t0, Duration::from_secs(60))
+            .unwrap();
+        let mut six = conn("2001:db8::7", 40000);
+        six.daddr = ip("2001:db8:1::2");
+        t.insert(six, t0, Duration::from_secs(60)).unwrap();
+        let packed = |a: &str| pack_addr(ip(a)).0;
+        // A client packet: its source; a reply from a known address: its destination.
+        let client = hdr("198.51.100.7", 40000, "192.0.2.1", 80, 6);
+        let want = t.hash(6, &packed("198.51.100.7"), 40000);
+        assert_eq!(t.hint(&client), Hint::In(want));
+        assert_eq!(t.hash_v4(6, [198, 51, 100, 7], 40000), want);
+        let reply = hdr("10.0.0.2", 8080, "198.51.100.7", 40000, 6);
+        assert_eq!(t.hint(&reply), Hint::Out(want));
+        let udp = hdr("198.51.100.9", 53, "192.0.2.1", 53, 17);
+        let want = t.hash(17, &packed("198.51.100.9"), 53);
+        assert_eq!(t.hint(&udp), Hint::In(want));
+        let client = hdr("2001:db8::7", 40000, "2001:db8::1", 80, 6);
+        let want = t.hash(6, &packed("2001:db8::7"), 40000);
+        assert_eq!(t.hint(&client), Hint::In(want));
+        let reply = hdr("2001:db8:1::2", 8080, "2001:db8::7", 40000, 6);
+        assert_eq!(t.hint(&reply), Hint::Out(want));
+        // The hints carry the lookups (debug builds also check each hash they are given).
+        let id = t.lookup_in(6, ip("2001:db8::7"), 40000, ip("192.0.2.1"), 80);
+        let (s, d) = (packed("2001:db8:1::2"), packed("2001:db8::7"));
+        let out = t.lookup_out_packed(6, (&s, true), 8080, (&d, true), 40000, Some(want));
+        assert_eq!((id.is_some(), out), (true, id));
+        // Nothing for what the fast path's lookups do not read this way: IPv4 options,
+        // IPv6 extension headers, other protocols, short or garbage bytes.
+        let mut options = hdr("198.51.100.7", 40000, "192.0.2.1", 80, 6);
+        options[0] = 0x46;
+        let icmp = hdr("198.51.100.7", 0, "192.0.2.1", 0, 1);
+        let hop_by_hop = hdr("2001:db8::7", 40000, "2001:db8::1", 80, 0);
+        let short = &hdr("198.51.100.7", 40000, "192.0.2.1", 80, 6)[..23];
+        for p in [
+            &options[..],
+            &icmp,
+            &hop_by_hop,
+            short,
+            &[],
+            &[0x45],
+            &[0xff; 64],
+        ] {
+            assert_eq!(t.hint(p), Hint::None, "{p:?}");
+        }
     }
 
     #[test]

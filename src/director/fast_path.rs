@@ -14,7 +14,7 @@
 
 use super::{Director, Flow, PacketMeta, TtlBytes, Verdict};
 use crate::buf::PacketBuf;
-use crate::conn_table::{ConnFlags, ConnId, Direction};
+use crate::conn_table::{ConnFlags, ConnId, Direction, Hint};
 use crate::forward::nat::{self, Side};
 use crate::forward::ttl;
 use crate::scheduler::SchedInput;
@@ -67,6 +67,7 @@ impl Director {
         buf: &mut PacketBuf<B>,
         l: &Lean,
         meta: PacketMeta,
+        hint: Hint,
     ) -> Verdict {
         let general = Fallback::General(meta);
         if !self.fast_path_on
@@ -100,22 +101,30 @@ impl Director {
                 };
                 let src = [h[12], h[13], h[14], h[15]];
                 let dst = [h[16], h[17], h[18], h[19]];
-                match self.conns.lookup_out_v4(l.protocol, src, sport, dst, dport) {
+                let out = hint.outbound();
+                match self
+                    .conns
+                    .lookup_out_v4(l.protocol, src, sport, dst, dport, out)
+                {
                     Some(id) => Hit::Reply(id),
                     None => self
                         .conns
-                        .lookup_in_v4(l.protocol, src, sport, dst, dport)
+                        .lookup_in_v4(l.protocol, src, sport, dst, dport, hint.inbound())
                         .map_or(Hit::Miss, Hit::In),
                 }
             }
             Family::V6 => {
                 let (src, dst) = (packed_v6(&pkt[8..]), packed_v6(&pkt[24..]));
                 let (s, d) = ((&src, true), (&dst, true));
-                match self.conns.lookup_out_packed(l.protocol, s, sport, d, dport) {
+                let out = hint.outbound();
+                match self
+                    .conns
+                    .lookup_out_packed(l.protocol, s, sport, d, dport, out)
+                {
                     Some(id) => Hit::Reply(id),
                     None => self
                         .conns
-                        .lookup_in_packed(l.protocol, s, sport, d, dport)
+                        .lookup_in_packed(l.protocol, s, sport, d, dport, hint.inbound())
                         .map_or(Hit::Miss, Hit::In),
                 }
             }
@@ -388,6 +397,7 @@ impl Director {
 mod tests {
     use super::super::{Config, Director, Event, PacketMeta, Verdict};
     use crate::buf::PacketBuf;
+    use crate::conn_table::Hint;
     use crate::ipvsadm::ListFormat;
     use crate::ipvsadm::list::{list, list_conns};
     use crate::time::Instant;
@@ -545,6 +555,36 @@ mod tests {
         core::iter::from_fn(|| d.poll_event()).collect()
     }
 
+    /// Packets waiting for a burst, with the verdicts, bytes and events that handling
+    /// them one at a time gave.
+    #[derive(Default)]
+    struct Burst {
+        packets: Vec<(Vec<u8>, Verdict, Vec<u8>)>,
+        events: Vec<Event>,
+    }
+
+    impl Burst {
+        /// Hands the waiting packets to `d` as one burst and compares.
+        fn flush(&mut self, d: &mut Director, now: Instant) -> Result<(), TestCaseError> {
+            let mut ring: Vec<_> = self
+                .packets
+                .iter()
+                .map(|(p, _, _)| PacketBuf::with_headroom(64, p))
+                .collect();
+            let metas = vec![PacketMeta::default(); ring.len()];
+            let mut verdicts = vec![Verdict::Pass; ring.len()];
+            d.handle_burst(now, &mut ring, &metas, &mut verdicts)
+                .unwrap();
+            for ((b, v), (_, want, bytes)) in ring.iter().zip(&verdicts).zip(&self.packets) {
+                prop_assert_eq!(v, want);
+                prop_assert_eq!(b.packet(), &bytes[..]);
+            }
+            prop_assert_eq!(drain(d), core::mem::take(&mut self.events));
+            self.packets.clear();
+            Ok(())
+        }
+    }
+
     /// The fast path does take the packets it is for: new connections to plain services,
     /// client packets of NAT, DR and tunnel connections and NAT replies, IPv4 and IPv6.
     #[test]
@@ -558,13 +598,13 @@ mod tests {
             let syn = packet(cl, (a, p), tcp, 0x02, 64, 0);
             let mut b = PacketBuf::with_headroom(64, &syn);
             let l = crate::wire::lean::parse(&syn).unwrap();
-            let v = d.fast_path(now, &mut b, &l, PacketMeta::default());
+            let v = d.fast_path(now, &mut b, &l, PacketMeta::default(), Hint::None);
             assert_eq!(d.fast_declined, 0, "a new connection to a plain service");
             assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
             let ack = packet(cl, (a, p), tcp, 0x10, 64, 20);
             let mut b = PacketBuf::with_headroom(64, &ack);
             let l = crate::wire::lean::parse(&ack).unwrap();
-            let v = d.fast_path(now, &mut b, &l, PacketMeta::default());
+            let v = d.fast_path(now, &mut b, &l, PacketMeta::default(), Hint::None);
             assert_eq!(d.fast_declined, 0, "established packet");
             assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
             taken += 1;
@@ -574,7 +614,7 @@ mod tests {
             let l = crate::wire::lean::parse(&reply).unwrap();
             let nat = matches!(rs.0, IpAddr::V4(x) if x.octets()[3] <= 3)
                 || rs.0 == "2001:db8:1::2".parse::<IpAddr>().unwrap();
-            let _ = d.fast_path(now, &mut b, &l, PacketMeta::default());
+            let _ = d.fast_path(now, &mut b, &l, PacketMeta::default(), Hint::None);
             assert_eq!(d.fast_declined == 0, nat, "reply from {rs:?}");
             d.fast_declined = 0;
         }
@@ -587,11 +627,19 @@ mod tests {
         /// The fast path changes nothing observable: verdicts, bytes, events, counters,
         /// connection states and timers equal those of the general path alone.
         #[test]
+        ///
+        /// A third director takes the same packets in bursts (those between two other
+        /// steps, each a burst) through `handle_burst`, and must give the same too.
         fn fast_path_equals_general_path(ops in ops()) {
             let mut fast = director(true);
             let mut slow = director(false);
+            let mut burst = director(true);
+            let mut pending = Burst::default();
             let mut now = Instant::from_secs(1_000);
             for op in ops {
+                if !matches!(op, Op::Client(..) | Op::Reply(..)) {
+                    pending.flush(&mut burst, now)?;
+                }
                 let pkt = match op {
                     Op::Client(c, svc, flags, ttl, len) => {
                         let (a, p, tcp) = vip(svc);
@@ -606,10 +654,11 @@ mod tests {
                         now += core::time::Duration::from_millis(u64::from(ms));
                         fast.handle_timeout(now);
                         slow.handle_timeout(now);
+                        burst.handle_timeout(now);
                         None
                     }
                     Op::Quiesce(k) | Op::Remove(k) => {
-                        for d in [&mut fast, &mut slow] {
+                        for d in [&mut fast, &mut slow, &mut burst] {
                             let ids: Vec<_> = d.services().map(|(id, _)| id).collect();
                             let sid = ids[usize::from(k) % ids.len()];
                             let svc = d.service(sid).unwrap();
@@ -634,13 +683,23 @@ mod tests {
                     if let Verdict::Forward { .. } = va {
                         prop_assert_ne!(crate::fuzzing::l4_checksum_ok(a.packet()), Some(false));
                     }
+                    pending.packets.push((pkt, va, a.packet().to_vec()));
                 }
-                prop_assert_eq!(drain(&mut fast), drain(&mut slow));
+                let events = drain(&mut fast);
+                prop_assert_eq!(&events, &drain(&mut slow));
+                pending.events.extend(events);
                 prop_assert_eq!(fast.poll_timeout(), slow.poll_timeout());
+                if pending.packets.is_empty() {
+                    prop_assert_eq!(fast.poll_timeout(), burst.poll_timeout());
+                }
             }
+            pending.flush(&mut burst, now)?;
+            prop_assert_eq!(fast.poll_timeout(), burst.poll_timeout());
             let f = ListFormat { stats: true, exact: true, ..ListFormat::default() };
             prop_assert_eq!(list(&fast.snapshot(now), &f), list(&slow.snapshot(now), &f));
             prop_assert_eq!(list_conns(&fast.snapshot(now), true), list_conns(&slow.snapshot(now), true));
+            prop_assert_eq!(list(&fast.snapshot(now), &f), list(&burst.snapshot(now), &f));
+            prop_assert_eq!(list_conns(&fast.snapshot(now), true), list_conns(&burst.snapshot(now), true));
         }
     }
 }
