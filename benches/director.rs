@@ -3,10 +3,13 @@
 //! set, not computed).
 //!
 //! - `established_<N>`: a packet of an existing NAT flow (parse, lookup, state update, NAT
-//!   rewrite) with N connections in the table; baseline: std `HashMap` + etherparse (parse,
-//!   look up, rewrite with full checksum recomputation).
+//!   rewrite) with N connections in the table, handed over one at a time
+//!   (`handle_packet`, `lvs_director`) and in bursts of 32 (`handle_burst`,
+//!   `lvs_director_burst`); baseline: std `HashMap` + etherparse (parse, look up,
+//!   rewrite with full checksum recomputation), one packet at a time.
 //! - `new_connection`: a SYN from a new client (lookup miss, wlc over 100 servers, insert,
-//!   rewrite), in a table of 4 million records (`LVS_BENCH_NEW_CAPACITY` sets another).
+//!   rewrite), in a table of 4 million records (`LVS_BENCH_NEW_CAPACITY` sets another),
+//!   one at a time and in bursts of 32.
 //!
 //! Each established group ends with a paired measurement (printed, see [`paired`]): the
 //! two sides alternating every few milliseconds, for a ratio a noisy machine moves less.
@@ -32,6 +35,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 const BATCH: usize = 1024;
+/// Packets per `handle_burst` call.
+const BURST: usize = 32;
 const VIP: [u8; 4] = [192, 0, 2, 1];
 
 #[global_allocator]
@@ -221,13 +226,13 @@ fn benchmarking() -> bool {
 const PAIRED_ROUNDS: usize = 2000;
 const PAIRED_REPS: usize = 8;
 
-/// The director and the baseline measured in alternation: `PAIRED_ROUNDS` rounds, each
-/// `PAIRED_REPS` batches of one then of the other, a couple of milliseconds apart. A burst
-/// of another tenant's work on the shared machine then slows both sides of the rounds it
-/// falls in, where criterion, measuring one function for seconds and then the other, may
-/// catch it in one only. Returns each side's median ns per packet and the median of the
-/// rounds' ratios (baseline over director).
-fn paired(mut lvs: impl FnMut(), mut baseline: impl FnMut()) -> (f64, f64, f64) {
+/// The sides measured in alternation: `PAIRED_ROUNDS` rounds, each `PAIRED_REPS` batches
+/// of each side in turn, a couple of milliseconds apart. A burst of another tenant's work
+/// on the shared machine then slows every side of the rounds it falls in, where criterion,
+/// measuring one function for seconds and then the next, may catch it in one only.
+/// Returns each side's median ns per packet and the median of the rounds' ratios of the
+/// last side (the baseline) over each.
+fn paired(sides: &mut [&mut dyn FnMut()]) -> (Vec<f64>, Vec<f64>) {
     let time = |f: &mut dyn FnMut()| {
         let t = std::time::Instant::now();
         for _ in 0..PAIRED_REPS {
@@ -235,18 +240,22 @@ fn paired(mut lvs: impl FnMut(), mut baseline: impl FnMut()) -> (f64, f64, f64) 
         }
         t.elapsed().as_secs_f64() * 1e9 / (PAIRED_REPS * BATCH) as f64
     };
-    let rounds: Vec<(f64, f64)> = (0..PAIRED_ROUNDS + 100)
-        .map(|_| (time(&mut lvs), time(&mut baseline)))
+    let rounds: Vec<Vec<f64>> = (0..PAIRED_ROUNDS + 100)
+        .map(|_| sides.iter_mut().map(|f| time(*f)).collect())
         .skip(100) // warm-up
         .collect();
-    let median = |v: &mut Vec<f64>| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let mut l: Vec<f64> = rounds.iter().map(|r| r.0).collect();
-    let mut b: Vec<f64> = rounds.iter().map(|r| r.1).collect();
-    let mut ratios: Vec<f64> = rounds.iter().map(|&(l, b)| b / l).collect();
-    (median(&mut l), median(&mut b), median(&mut ratios))
+    let last = sides.len() - 1;
+    let times = (0..sides.len())
+        .map(|k| median(rounds.iter().map(|r| r[k]).collect()))
+        .collect();
+    let ratios = (0..sides.len())
+        .map(|k| median(rounds.iter().map(|r| r[last] / r[k]).collect()))
+        .collect();
+    (times, ratios)
 }
 
 fn established(c: &mut Criterion) {
@@ -309,7 +318,10 @@ fn established_with(c: &mut Criterion, n: u32, huge: bool) {
     }
     let mut buf = PacketBuf::with_headroom(64, &[0u8; 64]);
     let start = buf.headroom();
+    // One director for both ways of feeding it (a `RefCell`, borrowed once a batch).
+    let d = std::cell::RefCell::new(d);
     let mut lvs_batch = || {
+        let mut d = d.borrow_mut();
         for p in &batch {
             buf.set_range(start, start + 64).unwrap();
             buf.packet_mut().copy_from_slice(p);
@@ -318,6 +330,24 @@ fn established_with(c: &mut Criterion, n: u32, huge: bool) {
             // embedder (which reads the fields) has.
             let v = d.handle_packet(now, &mut buf, PacketMeta::default());
             black_box(&v);
+        }
+    };
+    // Bursts of 32, as a receive ring hands them over.
+    let mut ring: Vec<PacketBuf<Vec<u8>>> = (0..BURST)
+        .map(|_| PacketBuf::with_headroom(64, &[0u8; 64]))
+        .collect();
+    let metas = [PacketMeta::default(); BURST];
+    let mut verdicts = [Verdict::Pass; BURST];
+    let mut burst_batch = || {
+        let mut d = d.borrow_mut();
+        for ps in batch.chunks(BURST) {
+            for (b, p) in ring.iter_mut().zip(ps) {
+                b.set_range(start, start + 64).unwrap();
+                b.packet_mut().copy_from_slice(p);
+            }
+            d.handle_burst(now, &mut ring, &metas, &mut verdicts)
+                .unwrap();
+            black_box(&verdicts);
         }
     };
     let mut scratch = [0u8; 64];
@@ -335,14 +365,18 @@ fn established_with(c: &mut Criterion, n: u32, huge: bool) {
     g.bench_function(BenchmarkId::new("lvs_director", n), |b| {
         b.iter(&mut lvs_batch);
     });
+    g.bench_function(BenchmarkId::new("lvs_director_burst", n), |b| {
+        b.iter(&mut burst_batch);
+    });
     g.bench_function(BenchmarkId::new("hashmap_etherparse", n), |b| {
         b.iter(&mut baseline_batch);
     });
     g.finish();
     if benchmarking() {
-        let (l, b, ratio) = paired(&mut lvs_batch, &mut baseline_batch);
+        let (t, r) = paired(&mut [&mut lvs_batch, &mut burst_batch, &mut baseline_batch]);
         eprintln!(
-            "{name}: paired, {PAIRED_ROUNDS} alternating rounds of {PAIRED_REPS} batches each: lvs {l:.1} ns, baseline {b:.1} ns per packet (medians); median ratio {ratio:.2}x"
+            "{name}: paired, {PAIRED_ROUNDS} alternating rounds of {PAIRED_REPS} batches each (medians, ns per packet): handle_packet {:.1}, handle_burst {:.1}, baseline {:.1}; median ratios {:.2}x and {:.2}x",
+            t[0], t[1], t[2], r[0], r[1]
         );
     }
     huge_pages::ON.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -353,41 +387,66 @@ fn new_connection(c: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4 << 20);
-    let mut d = director(cap);
-    let mut now = Instant::from_secs(1_000);
-    let mut next = 0u32;
-    let mut buf = PacketBuf::with_headroom(64, &[0u8; 64]);
-    let start = buf.headroom();
     let mut g = c.benchmark_group("new_connection");
     g.throughput(Throughput::Elements(BATCH as u64));
-    g.bench_function("lvs_director_wlc_100", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let syns: Vec<[u8; 64]> = (0..BATCH as u32)
-                    .map(|k| packet(next + k, lvs::wire::tcp::flags::SYN))
-                    .collect();
-                next = next.wrapping_add(BATCH as u32) % 4_000_000;
-                let t = std::time::Instant::now();
-                for p in &syns {
-                    buf.set_range(start, start + 64).unwrap();
-                    buf.packet_mut().copy_from_slice(p);
-                    // By reference: `black_box` of the 48-byte value copies it with wide
-                    // loads right after the narrow stores that wrote it, a
-                    // store-forwarding stall no embedder (which reads the fields) has.
-                    let v = d.handle_packet(now, &mut buf, PacketMeta::default());
-                    black_box(&v);
+    for burst in [false, true] {
+        let name = if burst {
+            "lvs_director_wlc_100_burst"
+        } else {
+            "lvs_director_wlc_100"
+        };
+        let mut d = director(cap);
+        let mut now = Instant::from_secs(1_000);
+        let mut next = 0u32;
+        let mut ring: Vec<PacketBuf<Vec<u8>>> = (0..BURST)
+            .map(|_| PacketBuf::with_headroom(64, &[0u8; 64]))
+            .collect();
+        let start = ring[0].headroom();
+        let metas = [PacketMeta::default(); BURST];
+        let mut verdicts = [Verdict::Pass; BURST];
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let syns: Vec<[u8; 64]> = (0..BATCH as u32)
+                        .map(|k| packet(next + k, lvs::wire::tcp::flags::SYN))
+                        .collect();
+                    next = next.wrapping_add(BATCH as u32) % 4_000_000;
+                    let t = std::time::Instant::now();
+                    if burst {
+                        for ps in syns.chunks(BURST) {
+                            for (b, p) in ring.iter_mut().zip(ps) {
+                                b.set_range(start, start + 64).unwrap();
+                                b.packet_mut().copy_from_slice(p);
+                            }
+                            d.handle_burst(now, &mut ring, &metas, &mut verdicts)
+                                .unwrap();
+                            black_box(&verdicts);
+                        }
+                    } else {
+                        let buf = &mut ring[0];
+                        for p in &syns {
+                            buf.set_range(start, start + 64).unwrap();
+                            buf.packet_mut().copy_from_slice(p);
+                            // By reference: `black_box` of the 48-byte value copies it with
+                            // wide loads right after the narrow stores that wrote it, a
+                            // store-forwarding stall no embedder (which reads the fields)
+                            // has.
+                            let v = d.handle_packet(now, buf, PacketMeta::default());
+                            black_box(&v);
+                        }
+                    }
+                    total += t.elapsed();
+                    while d.poll_event().is_some() {}
+                    // Let this batch expire (SYN_RECV lasts 60 s) outside the timed part.
+                    now += Duration::from_secs(61);
+                    d.handle_timeout(now);
+                    while d.poll_event().is_some() {}
                 }
-                total += t.elapsed();
-                while d.poll_event().is_some() {}
-                // Let this batch expire (SYN_RECV lasts 60 s) outside the timed part.
-                now += Duration::from_secs(61);
-                d.handle_timeout(now);
-                while d.poll_event().is_some() {}
-            }
-            total
-        })
-    });
+                total
+            })
+        });
+    }
     g.finish();
 }
 

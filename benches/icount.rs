@@ -17,8 +17,42 @@ pub const KINDS: &[&str] = &[
     "gue_encap",
     "dr_macs",
     "director_established",
+    "director_established_burst",
     "director_new_connection",
 ];
+
+/// A [`wlc_director`] with 10,000 NAT connections, and 1,024 packets of them (ACKs from
+/// their clients).
+fn established(pkt: [u8; 64]) -> (lvs::Director, Vec<[u8; 64]>) {
+    let mut d = wlc_director(20_000);
+    let now = lvs::Instant::from_secs(1000);
+    let mut buf = lvs::PacketBuf::with_headroom(64, &pkt);
+    let start = buf.headroom();
+    let flow = |i: u32, flags: u8| {
+        let mut p = pkt;
+        let old = u16::from_be_bytes([p[32], p[33]]);
+        p[33] = flags;
+        let c = lvs::checksum::update16(
+            u16::from_be_bytes([p[36], p[37]]),
+            old,
+            u16::from_be_bytes([p[32], p[33]]),
+        );
+        p[36..38].copy_from_slice(&c.to_be_bytes());
+        let a = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+        nat::outbound(&mut p, a, 1024 + (i % 50000) as u16).unwrap();
+        p
+    };
+    for i in 0..10_000 {
+        buf.set_range(start, start + 64).unwrap();
+        buf.packet_mut().copy_from_slice(&flow(i, 0x02));
+        let _ = d.handle_packet(now, &mut buf, lvs::PacketMeta::default());
+        while d.poll_event().is_some() {}
+    }
+    let acks = (0..1024u32)
+        .map(|k| flow(k.wrapping_mul(9973) % 10_000, 0x10))
+        .collect();
+    (d, acks)
+}
 
 /// A director for `capacity` records with a wlc NAT service 192.0.2.1:80 over 100 real
 /// servers of weights 1 to 5.
@@ -85,39 +119,38 @@ fn run(kind: &str, n: u64) {
             }
         }
         "director_established" => {
-            // A NAT service with 100 servers and 10,000 connections; then packets of
-            // existing flows (parse, lookup, state, rewrite).
-            let mut d = wlc_director(20_000);
+            let (mut d, acks) = established(pkt);
             let now = lvs::Instant::from_secs(1000);
             let mut buf = lvs::PacketBuf::with_headroom(64, &pkt);
             let start = buf.headroom();
-            let flow = |i: u32, flags: u8| {
-                let mut p = pkt;
-                let old = u16::from_be_bytes([p[32], p[33]]);
-                p[33] = flags;
-                let c = lvs::checksum::update16(
-                    u16::from_be_bytes([p[36], p[37]]),
-                    old,
-                    u16::from_be_bytes([p[32], p[33]]),
-                );
-                p[36..38].copy_from_slice(&c.to_be_bytes());
-                let a = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
-                nat::outbound(&mut p, a, 1024 + (i % 50000) as u16).unwrap();
-                p
-            };
-            for i in 0..10_000 {
-                buf.set_range(start, start + 64).unwrap();
-                buf.packet_mut().copy_from_slice(&flow(i, 0x02));
-                let _ = d.handle_packet(now, &mut buf, lvs::PacketMeta::default());
-                while d.poll_event().is_some() {}
-            }
-            let acks: Vec<[u8; 64]> = (0..1024u32)
-                .map(|k| flow(k.wrapping_mul(9973) % 10_000, 0x10))
-                .collect();
             for i in 0..n {
                 buf.set_range(start, start + 64).unwrap();
                 buf.packet_mut().copy_from_slice(&acks[(i % 1024) as usize]);
                 let _ = black_box(d.handle_packet(now, &mut buf, lvs::PacketMeta::default()));
+            }
+        }
+        "director_established_burst" => {
+            // The same packets through `handle_burst`, 32 at a time.
+            let (mut d, acks) = established(pkt);
+            let now = lvs::Instant::from_secs(1000);
+            let mut ring: Vec<_> = (0..32)
+                .map(|_| lvs::PacketBuf::with_headroom(64, &pkt))
+                .collect();
+            let start = ring[0].headroom();
+            let metas = [lvs::PacketMeta::default(); 32];
+            let mut verdicts = [lvs::Verdict::Pass; 32];
+            let mut i = 0;
+            while i < n {
+                let k = (n - i).min(32) as usize;
+                for (j, b) in ring[..k].iter_mut().enumerate() {
+                    b.set_range(start, start + 64).unwrap();
+                    b.packet_mut()
+                        .copy_from_slice(&acks[((i as usize) + j) % 1024]);
+                }
+                d.handle_burst(now, &mut ring[..k], &metas[..k], &mut verdicts[..k])
+                    .unwrap();
+                black_box(&verdicts);
+                i += k as u64;
             }
         }
         "director_new_connection" => {

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 N=10000
 KINDS=("$@")
 if [ ${#KINDS[@]} -eq 0 ]; then
-    KINDS=(nat_inbound ipip_encap gue_encap dr_macs director_established director_new_connection)
+    KINDS=(nat_inbound ipip_encap gue_encap dr_macs director_established director_established_burst director_new_connection)
 fi
 
 # Build once and find the bench executable cargo made.
