@@ -122,8 +122,10 @@ impl Director {
                 touched ^= self.conns.warm_record(id);
             }
             core::hint::black_box(touched);
-            for (((b, m), v), h) in bufs.iter_mut().zip(metas).zip(out).zip(hints) {
-                *v = self.handle_hinted(now, b, *m, h);
+            // By index: a zip of four iterators cost 25 instructions a packet.
+            let n = bufs.len().min(metas.len()).min(out.len()).min(LANES);
+            for i in 0..n {
+                out[i] = self.handle_hinted(now, &mut bufs[i], metas[i], hints[i]);
             }
         }
         Ok(())

@@ -67,7 +67,8 @@ pub struct Config {
     /// come from the global allocator, once, at construction, so an embedder puts them on
     /// 2 MiB huge pages with `transparent_hugepage=always` or an allocator that
     /// `madvise`s large blocks (as `benches/director.rs` does); BENCHMARKS.md gives the
-    /// difference it makes.
+    /// difference it makes. [`Director::handle_burst`] overlaps those loads across the
+    /// packets of a burst, on either kind of page.
     pub conn_capacity: usize,
     /// Protocol timeouts (`ipvsadm --set`).
     pub timeouts: Timeouts,
