@@ -770,7 +770,7 @@ impl Director {
     // ---------------------------------------------------------------- the packet path
 
     /// Handles one packet: the IP packet in `buf` (headroom in front for tunnels).
-    // Out of line: inlined into a caller's loop it took 706 instructions, not 695.
+    // Out of line: inlined into a caller's loop it took 11 more instructions a packet.
     #[inline(never)]
     pub fn handle_packet<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,

@@ -96,8 +96,8 @@ fn read<const N: usize>(pkt: &[u8], at: usize) -> [u8; N] {
         .unwrap_or([0; N])
 }
 
-// Always (and `parse_v4`): called from both `handle_packet` and `handle_burst`, LLVM put
-// them out of line, 11 more instructions an established packet.
+// Always (and `parse_v4`, `transport_ok`): called from both `handle_packet` and
+// `handle_burst`, LLVM put them out of line, 20 more instructions an established packet.
 #[inline(always)]
 pub(crate) fn parse(pkt: &[u8]) -> Option<Lean> {
     let first = *pkt.first()?;
@@ -168,7 +168,7 @@ fn parse_v6(pkt: &[u8]) -> Option<Lean> {
 /// The transport checks of [`PacketSummary::parse`](crate::wire::PacketSummary::parse) for a whole datagram whose transport
 /// bytes are `l4`: `Some(has_ports)` if they pass, `None` if they fail or the protocol is
 /// one the lean parse leaves to the full parse (ICMP, ICMPv6).
-#[inline]
+#[inline(always)]
 fn transport_ok(protocol: u8, l4: &[u8]) -> Option<bool> {
     match protocol {
         proto::TCP => {
