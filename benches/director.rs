@@ -188,6 +188,42 @@ fn populate(d: &mut Director, n: u32, now: Instant) {
     }
 }
 
+/// A receive ring: `BURST` packet buffers, their metadata and their verdict slots.
+struct Ring {
+    bufs: Vec<PacketBuf<Vec<u8>>>,
+    metas: [PacketMeta; BURST],
+    verdicts: [Verdict; BURST],
+}
+
+impl Ring {
+    fn new() -> Self {
+        Self {
+            bufs: (0..BURST)
+                .map(|_| PacketBuf::with_headroom(64, &[0u8; 64]))
+                .collect(),
+            metas: [PacketMeta::default(); BURST],
+            verdicts: [Verdict::Pass; BURST],
+        }
+    }
+
+    /// Hands `packets` to `d` through `handle_burst`, `BURST` at a time, as a datapath
+    /// would after each receive.
+    fn feed(&mut self, d: &mut Director, now: Instant, packets: &[[u8; 64]]) {
+        let start = self.bufs[0].headroom();
+        for ps in packets.chunks(BURST) {
+            let k = ps.len();
+            for (b, p) in self.bufs.iter_mut().zip(ps) {
+                b.set_range(start, start + 64).unwrap();
+                b.packet_mut().copy_from_slice(p);
+            }
+            let (bufs, metas) = (&mut self.bufs[..k], &self.metas[..k]);
+            d.handle_burst(now, bufs, metas, &mut self.verdicts[..k])
+                .unwrap();
+            black_box(&self.verdicts);
+        }
+    }
+}
+
 /// What a user writes without this crate: a `HashMap` from the client tuple to the real
 /// server, etherparse to parse and to rewrite with full checksum recomputation.
 fn baseline_packet(
@@ -332,24 +368,8 @@ fn established_with(c: &mut Criterion, n: u32, huge: bool) {
             black_box(&v);
         }
     };
-    // Bursts of 32, as a receive ring hands them over.
-    let mut ring: Vec<PacketBuf<Vec<u8>>> = (0..BURST)
-        .map(|_| PacketBuf::with_headroom(64, &[0u8; 64]))
-        .collect();
-    let metas = [PacketMeta::default(); BURST];
-    let mut verdicts = [Verdict::Pass; BURST];
-    let mut burst_batch = || {
-        let mut d = d.borrow_mut();
-        for ps in batch.chunks(BURST) {
-            for (b, p) in ring.iter_mut().zip(ps) {
-                b.set_range(start, start + 64).unwrap();
-                b.packet_mut().copy_from_slice(p);
-            }
-            d.handle_burst(now, &mut ring, &metas, &mut verdicts)
-                .unwrap();
-            black_box(&verdicts);
-        }
-    };
+    let mut ring = Ring::new();
+    let mut burst_batch = || ring.feed(&mut d.borrow_mut(), now, &batch);
     let mut scratch = [0u8; 64];
     let mut baseline_batch = || {
         for p in &batch {
@@ -398,12 +418,9 @@ fn new_connection(c: &mut Criterion) {
         let mut d = director(cap);
         let mut now = Instant::from_secs(1_000);
         let mut next = 0u32;
-        let mut ring: Vec<PacketBuf<Vec<u8>>> = (0..BURST)
-            .map(|_| PacketBuf::with_headroom(64, &[0u8; 64]))
-            .collect();
-        let start = ring[0].headroom();
-        let metas = [PacketMeta::default(); BURST];
-        let mut verdicts = [Verdict::Pass; BURST];
+        let mut ring = Ring::new();
+        let mut buf = PacketBuf::with_headroom(64, &[0u8; 64]);
+        let start = buf.headroom();
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -414,17 +431,8 @@ fn new_connection(c: &mut Criterion) {
                     next = next.wrapping_add(BATCH as u32) % 4_000_000;
                     let t = std::time::Instant::now();
                     if burst {
-                        for ps in syns.chunks(BURST) {
-                            for (b, p) in ring.iter_mut().zip(ps) {
-                                b.set_range(start, start + 64).unwrap();
-                                b.packet_mut().copy_from_slice(p);
-                            }
-                            d.handle_burst(now, &mut ring, &metas, &mut verdicts)
-                                .unwrap();
-                            black_box(&verdicts);
-                        }
+                        ring.feed(&mut d, now, &syns);
                     } else {
-                        let buf = &mut ring[0];
                         for p in &syns {
                             buf.set_range(start, start + 64).unwrap();
                             buf.packet_mut().copy_from_slice(p);
@@ -432,7 +440,7 @@ fn new_connection(c: &mut Criterion) {
                             // wide loads right after the narrow stores that wrote it, a
                             // store-forwarding stall no embedder (which reads the fields)
                             // has.
-                            let v = d.handle_packet(now, buf, PacketMeta::default());
+                            let v = d.handle_packet(now, &mut buf, PacketMeta::default());
                             black_box(&v);
                         }
                     }
