@@ -457,6 +457,62 @@ fn every_capture_by_every_method_verifies_in_tshark() {
 
 // ---------------------------------------------------------------- unit tests
 
+/// `Director::handle_burst` on real traffic: every capture through two directors built
+/// from the rules the tool makes for it (NAT and DR), one packet at a time and in bursts of
+/// up to 32 consecutive packets (each burst, for both, at the time of its last packet).
+/// Verdicts, bytes and events are equal packet for packet.
+#[test]
+fn bursts_equal_one_packet_at_a_time_on_every_capture() {
+    use lvs::{Director, Instant, PacketBuf, PacketMeta, Verdict};
+    let mut forwarded = 0;
+    for path in capture_files() {
+        let cap = input::read_capture(&std::fs::read(&path).unwrap()).unwrap();
+        let packets: Vec<(i64, &[u8])> = (0..cap.frames.len())
+            .filter_map(|i| {
+                let fr = cap.frame(i);
+                let l3 = input::locate_l3(cap.frames[i].linktype, fr)?;
+                Some((cap.frames[i].ts_micros, &fr[l3.ip]))
+            })
+            .collect();
+        for method in [Method::Nat, Method::Dr] {
+            let rules = config::default_rules(test_destination(&cap), method);
+            let cfg = lvs::Config::default();
+            let mut one = Director::from_rules(cfg.clone(), [9; 32], &rules).unwrap();
+            let mut many = Director::from_rules(cfg, [9; 32], &rules).unwrap();
+            let mut now = Instant::from_micros(packets.first().map_or(0, |p| p.0));
+            for (k, burst) in packets.chunks(32).enumerate() {
+                now = now.max(Instant::from_micros(burst[burst.len() - 1].0));
+                if one.poll_timeout().is_some_and(|t| t <= now) {
+                    one.handle_timeout(now);
+                    many.handle_timeout(now);
+                }
+                let mut ring: Vec<_> = burst
+                    .iter()
+                    .map(|(_, p)| PacketBuf::with_headroom(64, p))
+                    .collect();
+                let metas = vec![PacketMeta::default(); ring.len()];
+                let mut verdicts = vec![Verdict::Pass; ring.len()];
+                many.handle_burst(now, &mut ring, &metas, &mut verdicts)
+                    .unwrap();
+                for (i, (_, p)) in burst.iter().enumerate() {
+                    let mut b = PacketBuf::with_headroom(64, p);
+                    let v = one.handle_packet(now, &mut b, PacketMeta::default());
+                    let at = format!("{} ({method:?}), burst {k}, packet {i}", path.display());
+                    assert_eq!(v, verdicts[i], "{at}");
+                    assert_eq!(b.packet(), ring[i].packet(), "{at}");
+                    forwarded += usize::from(matches!(v, Verdict::Forward { .. }));
+                }
+                let events =
+                    |d: &mut Director| core::iter::from_fn(|| d.poll_event()).collect::<Vec<_>>();
+                assert_eq!(events(&mut one), events(&mut many), "{}", path.display());
+            }
+            assert_eq!(one.conns().len(), many.conns().len());
+        }
+    }
+    eprintln!("bursts on every capture: {forwarded} packets forwarded, all as one at a time");
+    assert!(forwarded > 10_000, "{forwarded}");
+}
+
 #[test]
 fn format_is_told_by_magic_not_extension() {
     use input::{Format, InputError, detect_format};
